@@ -1,0 +1,257 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const testToken = "glpat-secret-test-token"
+
+func newTestClient(t *testing.T, h http.HandlerFunc) *Client {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	c, err := NewClient(Options{BaseURL: srv.URL, Token: testToken, TokenEnv: "GITLAB_TOKEN",
+		Concurrency: 4, MaxAttempts: 4, Timeout: 5 * time.Second, BackoffBase: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A page whose rows are all hidden is empty but not the end: paging must
+// follow x-next-page, not the page size.
+func TestEachFollowsNextPageThroughShortAndEmptyPages(t *testing.T) {
+	pages := map[string]string{"1": `[{"id":1},{"id":2}]`, "2": `[]`, "3": `[{"id":3}]`}
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("PRIVATE-TOKEN") != testToken {
+			w.WriteHeader(401)
+			return
+		}
+		p := r.URL.Query().Get("page")
+		if r.URL.Query().Get("per_page") != "100" {
+			t.Errorf("per_page = %q", r.URL.Query().Get("per_page"))
+		}
+		if p != "3" {
+			n, _ := strconv.Atoi(p)
+			w.Header().Set("X-Next-Page", strconv.Itoa(n+1))
+		} else {
+			w.Header().Set("X-Next-Page", "")
+		}
+		fmt.Fprint(w, pages[p])
+	})
+	var ids []int64
+	err := each(context.Background(), c, "projects/1/events", nil, func(es []Event) error {
+		for _, e := range es {
+			ids = append(ids, e.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[1 2 3]" {
+		t.Fatalf("ids = %v, want [1 2 3]", ids)
+	}
+}
+
+func TestNextPageFromLinkHeaderWhenXNextPageMissing(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Query().Get("page")
+		if p == "1" {
+			w.Header().Set("Link", `<`+"http://"+r.Host+r.URL.Path+`?page=2&per_page=100>; rel="next", <http://x/?page=1>; rel="first"`)
+			fmt.Fprint(w, `[{"id":1}]`)
+			return
+		}
+		fmt.Fprint(w, `[{"id":2}]`)
+	})
+	n := 0
+	if err := each(context.Background(), c, "x", nil, func(es []Event) error { n += len(es); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("rows = %d, want 2", n)
+	}
+}
+
+// Cut-off bodies (with and without a Content-Length) and 5xx are retried;
+// the page is used only once it arrives whole.
+func TestRetriesFaultsAndCutBodies(t *testing.T) {
+	var calls atomic.Int32
+	full := `[{"id":1,"action_name":"opened"},{"id":2,"action_name":"closed"}]`
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			w.WriteHeader(502)
+		case 2:
+			fmt.Fprint(w, full[:20]) // invalid JSON, no Content-Length
+		case 3:
+			w.Header().Set("Content-Length", strconv.Itoa(len(full)))
+			fmt.Fprint(w, full[:20])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // connection cut mid-body
+		default:
+			fmt.Fprint(w, full)
+		}
+	})
+	var got []Event
+	if err := each(context.Background(), c, "events", nil, func(es []Event) error { got = append(got, es...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || calls.Load() != 4 {
+		t.Fatalf("rows %d, calls %d; want 2 rows after 4 calls", len(got), calls.Load())
+	}
+	if c.Stats.Retries.Load() != 3 {
+		t.Fatalf("retries = %d, want 3", c.Stats.Retries.Load())
+	}
+}
+
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	var calls atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(503)
+	})
+	err := each(context.Background(), c, "events", nil, func([]Event) error { return nil })
+	if !errors.Is(err, ErrGaveUp) {
+		t.Fatalf("err = %v, want ErrGaveUp", err)
+	}
+	if calls.Load() != 4 {
+		t.Fatalf("calls = %d, want 4 (MaxAttempts)", calls.Load())
+	}
+}
+
+// A 401 is not retried and its message names the variable, not the token.
+func TestUnauthorizedStopsAtOnceWithoutToken(t *testing.T) {
+	var calls atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(401)
+		fmt.Fprint(w, `{"message":"401 Unauthorized"}`)
+	})
+	_, err := c.CurrentUser(context.Background())
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("err = %v, want ErrUnauthorized", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("calls = %d, want 1", calls.Load())
+	}
+	if strings.Contains(err.Error(), testToken) || !strings.Contains(err.Error(), "$GITLAB_TOKEN") {
+		t.Fatalf("message %q must name $GITLAB_TOKEN and not contain the token", err)
+	}
+}
+
+// A 429 pauses the whole pool for Retry-After, not only the worker that
+// received it.
+func TestTooManyRequestsPausesThePool(t *testing.T) {
+	var calls atomic.Int32
+	var first429 atomic.Int64
+	var early atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if n == 1 {
+			first429.Store(time.Now().UnixNano())
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			return
+		}
+		if time.Since(time.Unix(0, first429.Load())) < 900*time.Millisecond {
+			early.Add(1)
+		}
+		fmt.Fprint(w, `{"id":1,"username":"root"}`)
+	})
+	if _, err := c.CurrentUser(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Another worker starting after the 429 must wait too.
+	if _, err := c.CurrentUser(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if early.Load() != 0 {
+		t.Fatalf("%d requests were sent during the Retry-After pause", early.Load())
+	}
+	if c.Stats.Throttled.Load() != 1 {
+		t.Fatalf("throttled = %d, want 1", c.Stats.Throttled.Load())
+	}
+}
+
+func TestObservePausesWhenRemainingRunsOut(t *testing.T) {
+	th := NewThrottle(0, 4)
+	now := time.Unix(1_000_000, 0)
+	h := http.Header{}
+	h.Set("RateLimit-Remaining", "100")
+	h.Set("RateLimit-Reset", strconv.FormatInt(now.Unix()+30, 10))
+	th.Observe(h, now)
+	if !th.pauseUntil.IsZero() {
+		t.Fatal("paused with 100 requests left")
+	}
+	h.Set("RateLimit-Remaining", "3")
+	th.Observe(h, now)
+	if !th.pauseUntil.Equal(now.Add(30 * time.Second)) {
+		t.Fatalf("pauseUntil = %v, want the reset time", th.pauseUntil)
+	}
+	h.Set("RateLimit-Reset", strconv.FormatInt(now.Unix()+3600, 10))
+	th.Observe(h, now)
+	if th.pauseUntil.After(now.Add(maxWindowPause)) {
+		t.Fatal("a far reset time must be capped")
+	}
+}
+
+func TestForbiddenAndNotFoundAreTyped(t *testing.T) {
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "epics") {
+			w.WriteHeader(403)
+			return
+		}
+		w.WriteHeader(404)
+	})
+	err := c.Epics(context.Background(), 1, time.Time{}, func([]Epic) error { return nil })
+	if !errors.Is(err, ErrForbidden) {
+		t.Fatalf("epics err = %v", err)
+	}
+	_, err = c.Project(context.Background(), "acme/api")
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("project err = %v", err)
+	}
+}
+
+// The updated_after cursor moves forward after each page, so rows that
+// slide back onto an already-read offset page are still seen.
+func TestEachUpdatedMovesCursor(t *testing.T) {
+	var queries []string
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		queries = append(queries, q.Get("updated_after")+"/"+q.Get("page"))
+		if q.Get("updated_after") == "2024-01-01T00:00:00.000Z" {
+			w.Header().Set("X-Next-Page", "2")
+			fmt.Fprint(w, `[{"id":1,"updated_at":"2024-01-02T00:00:00Z"},{"id":2,"updated_at":"2024-01-03T10:00:00.5+02:00"}]`)
+			return
+		}
+		fmt.Fprint(w, `[{"id":2,"updated_at":"2024-01-03T08:00:00.500Z"},{"id":3,"updated_at":"2024-01-04T00:00:00Z"}]`)
+	})
+	var ids []int64
+	err := c.Issues(context.Background(), 5, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), func(is []Issue) error {
+		for _, i := range is {
+			ids = append(ids, i.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "[2024-01-01T00:00:00.000Z/1 2024-01-03T08:00:00.500Z/1]"
+	if fmt.Sprint(queries) != want {
+		t.Fatalf("queries = %v, want %v", queries, want)
+	}
+	if fmt.Sprint(ids) != "[1 2 2 3]" {
+		t.Fatalf("ids = %v", ids)
+	}
+}

@@ -1,0 +1,66 @@
+package extract
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+)
+
+// perPage is GitLab's maximum: fewer, larger pages cost fewer requests,
+// and request count is what bounds a backfill.
+const perPage = 100
+
+// each pages through path, calling fn with every page's rows in order. It
+// follows x-next-page (or the Link header) and stops only when the server
+// names no next page: GitLab filters visibility after cutting a page, so a
+// short or even empty page is not the end. fn's error stops paging and is
+// returned as is.
+func each[T any](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error) error {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("per_page", strconv.Itoa(perPage))
+	for n := int64(1); ; {
+		q.Set("page", strconv.FormatInt(n, 10))
+		var rows []T
+		next, err := c.fetch(ctx, path, q, &rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(rows); err != nil {
+			return err
+		}
+		if next == 0 {
+			return nil
+		}
+		if next <= n {
+			return errLoop(path, n, next)
+		}
+		n = next
+	}
+}
+
+// fetch gets one page into v and returns the next page number (0: none).
+func (c *Client) fetch(ctx context.Context, path string, q url.Values, v any) (int64, error) {
+	pg, err := c.get(ctx, path, q)
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(pg.body, v); err != nil {
+		return 0, fmt.Errorf("GET %s page %s: decoding: %w", path, q.Get("page"), err)
+	}
+	return pg.next, nil
+}
+
+func errLoop(path string, page, next int64) error {
+	return fmt.Errorf("GET %s page %d: server named page %d as the next page; refusing to loop", path, page, next)
+}
+
+// one fetches a single object.
+func one[T any](ctx context.Context, c *Client, path string, q url.Values) (T, error) {
+	var v T
+	_, err := c.fetch(ctx, path, q, &v)
+	return v, err
+}

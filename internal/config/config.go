@@ -1,0 +1,430 @@
+// Package config reads pipelines.yaml. Decoding is strict (unknown keys are
+// errors), every error names its YAML path (pipelines[1].since: not a date),
+// all errors are reported at once, and defaults are filled in one place
+// (applyDefaults), so that `labtrail validate` tells a user everything that
+// is wrong with a file in one go.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Stream names a family of rows a pipeline can export.
+const (
+	StreamEvents          = "events"
+	StreamLabelEvents     = "label_events"
+	StreamStateEvents     = "state_events"
+	StreamMilestoneEvents = "milestone_events"
+	StreamIterationEvents = "iteration_events"
+	StreamWeightEvents    = "weight_events"
+)
+
+// AllStreams is the default stream set, in table order.
+var AllStreams = []string{
+	StreamEvents, StreamLabelEvents, StreamStateEvents, StreamMilestoneEvents,
+	StreamIterationEvents, StreamWeightEvents,
+}
+
+// Config is a decoded and validated pipelines.yaml.
+type Config struct {
+	GitLab    GitLab
+	Warehouse Warehouse
+	Pipelines []Pipeline
+}
+
+// GitLab is the `gitlab:` section.
+type GitLab struct {
+	URL               string        // instance URL without /api/v4
+	TokenEnv          string        // name of the environment variable holding the token
+	Concurrency       int           // requests in flight at once
+	RequestsPerSecond float64       // 0: no ceiling of our own (server headers still apply)
+	MaxAttempts       int           // attempts per request for transient faults
+	Timeout           time.Duration // per request
+}
+
+// Warehouse is the `warehouse:` section. Relative paths are resolved
+// against the config file's directory.
+type Warehouse struct {
+	DuckDB  string
+	Parquet string
+}
+
+// Ref is a project, group or user as written in the file: a number or a
+// path/username.
+type Ref struct {
+	ID   int64  // set when the file gave a number
+	Path string // set otherwise
+}
+
+func (r Ref) String() string {
+	if r.Path != "" {
+		return r.Path
+	}
+	return strconv.FormatInt(r.ID, 10)
+}
+
+// Pipeline is one entry of `pipelines:`.
+type Pipeline struct {
+	Name        string
+	Projects    []Ref
+	Groups      []Ref
+	Users       []Ref
+	CurrentUser bool
+	Streams     []string
+	Since       time.Time     // UTC midnight; rows created before are not exported
+	Overlap     time.Duration // re-read window for parents' updated_at
+}
+
+// HasStream reports whether the pipeline exports stream s.
+func (p Pipeline) HasStream(s string) bool { return slices.Contains(p.Streams, s) }
+
+// Defaults, in one place.
+const (
+	defaultTokenEnv    = "GITLAB_TOKEN"
+	defaultConcurrency = 8
+	defaultMaxAttempts = 8
+	defaultTimeout     = 60 * time.Second
+	defaultOverlap     = time.Hour
+	defaultDuckDB      = "warehouse/gitlab.duckdb"
+	defaultParquet     = "warehouse/parquet"
+)
+
+func applyDefaults(c *Config) {
+	if c.GitLab.TokenEnv == "" {
+		c.GitLab.TokenEnv = defaultTokenEnv
+	}
+	if c.GitLab.Concurrency == 0 {
+		c.GitLab.Concurrency = defaultConcurrency
+	}
+	if c.GitLab.MaxAttempts == 0 {
+		c.GitLab.MaxAttempts = defaultMaxAttempts
+	}
+	if c.GitLab.Timeout == 0 {
+		c.GitLab.Timeout = defaultTimeout
+	}
+	if c.Warehouse.DuckDB == "" {
+		c.Warehouse.DuckDB = defaultDuckDB
+	}
+	if c.Warehouse.Parquet == "" {
+		c.Warehouse.Parquet = defaultParquet
+	}
+	for i := range c.Pipelines {
+		p := &c.Pipelines[i]
+		if len(p.Streams) == 0 {
+			p.Streams = slices.Clone(AllStreams)
+		}
+		if p.Overlap == 0 {
+			p.Overlap = defaultOverlap
+		}
+	}
+}
+
+// Load reads, decodes, defaults and validates the file at path. Relative
+// warehouse paths are made relative to the file's directory. env looks up
+// environment variables (os.LookupEnv in production) so that a missing
+// token variable is reported with the rest.
+func Load(path string, env func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data, env)
+	if err != nil {
+		return nil, err
+	}
+	dir := dirOf(path)
+	c.Warehouse.DuckDB = resolve(dir, c.Warehouse.DuckDB)
+	c.Warehouse.Parquet = resolve(dir, c.Warehouse.Parquet)
+	return c, nil
+}
+
+// Parse decodes and validates a config document. All problems are joined in
+// the returned error, one per line, each prefixed with its YAML path.
+func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("config: not valid YAML: %w", err)
+	}
+	d := &decoder{}
+	c := &Config{}
+	if len(root.Content) == 0 {
+		return nil, errors.New("config: file is empty")
+	}
+	d.config(root.Content[0], c)
+	applyDefaults(c)
+	d.validate(c, env)
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
+	return c, nil
+}
+
+// decoder walks the YAML tree by hand: yaml.v3's KnownFields reports
+// unknown keys by line only and stops at the first type error, while users
+// need every problem named by its path.
+type decoder struct{ errs []error }
+
+func (d *decoder) errf(path, format string, args ...any) {
+	d.errs = append(d.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+}
+
+// mapping calls fn for each key of a mapping node, rejecting keys that are
+// not in allowed and keys given twice.
+func (d *decoder) mapping(path string, n *yaml.Node, allowed []string, fn func(key string, v *yaml.Node, p string)) {
+	if n.Kind != yaml.MappingNode {
+		d.errf(path, "must be a mapping (line %d)", n.Line)
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i].Value, n.Content[i+1]
+		p := k
+		if path != "" {
+			p = path + "." + k
+		}
+		switch {
+		case !slices.Contains(allowed, k):
+			d.errf(p, "unknown key (line %d; allowed: %s)", n.Content[i].Line, strings.Join(allowed, ", "))
+		case seen[k]:
+			d.errf(p, "given twice (line %d)", n.Content[i].Line)
+		default:
+			seen[k] = true
+			fn(k, v, p)
+		}
+	}
+}
+
+func (d *decoder) config(n *yaml.Node, c *Config) {
+	d.mapping("", n, []string{"gitlab", "warehouse", "pipelines"}, func(k string, v *yaml.Node, p string) {
+		switch k {
+		case "gitlab":
+			d.gitlab(p, v, &c.GitLab)
+		case "warehouse":
+			d.mapping(p, v, []string{"duckdb", "parquet"}, func(k string, v *yaml.Node, p string) {
+				switch k {
+				case "duckdb":
+					c.Warehouse.DuckDB = d.str(p, v)
+				case "parquet":
+					c.Warehouse.Parquet = d.str(p, v)
+				}
+			})
+		case "pipelines":
+			if v.Kind != yaml.SequenceNode {
+				d.errf(p, "must be a list of pipelines")
+				return
+			}
+			for i, item := range v.Content {
+				var pl Pipeline
+				d.pipeline(fmt.Sprintf("pipelines[%d]", i), item, &pl)
+				c.Pipelines = append(c.Pipelines, pl)
+			}
+		}
+	})
+}
+
+func (d *decoder) gitlab(path string, n *yaml.Node, g *GitLab) {
+	keys := []string{"url", "token_env", "concurrency", "requests_per_second", "max_attempts", "timeout"}
+	d.mapping(path, n, keys, func(k string, v *yaml.Node, p string) {
+		switch k {
+		case "url":
+			g.URL = d.str(p, v)
+		case "token_env":
+			g.TokenEnv = d.str(p, v)
+		case "concurrency":
+			g.Concurrency = d.intIn(p, v, 1, 64)
+		case "max_attempts":
+			g.MaxAttempts = d.intIn(p, v, 1, 100)
+		case "requests_per_second":
+			f, err := strconv.ParseFloat(d.scalar(p, v), 64)
+			if err != nil || f <= 0 {
+				d.errf(p, "must be a positive number, got %q", v.Value)
+			}
+			g.RequestsPerSecond = f
+		case "timeout":
+			g.Timeout = d.duration(p, v)
+		}
+	})
+}
+
+func (d *decoder) pipeline(path string, n *yaml.Node, pl *Pipeline) {
+	keys := []string{"name", "projects", "groups", "users", "current_user", "streams", "since", "overlap"}
+	d.mapping(path, n, keys, func(k string, v *yaml.Node, p string) {
+		switch k {
+		case "name":
+			pl.Name = d.str(p, v)
+		case "projects":
+			pl.Projects = d.refs(p, v)
+		case "groups":
+			pl.Groups = d.refs(p, v)
+		case "users":
+			pl.Users = d.refs(p, v)
+		case "current_user":
+			switch d.scalar(p, v) {
+			case "true":
+				pl.CurrentUser = true
+			case "false":
+			default:
+				d.errf(p, "must be true or false, got %q", v.Value)
+			}
+		case "streams":
+			if v.Kind != yaml.SequenceNode {
+				d.errf(p, "must be a list of stream names")
+				return
+			}
+			for i, s := range v.Content {
+				name := d.str(fmt.Sprintf("%s[%d]", p, i), s)
+				if name != "" && !slices.Contains(AllStreams, name) {
+					d.errf(fmt.Sprintf("%s[%d]", p, i), "unknown stream %q (known: %s)", name, strings.Join(AllStreams, ", "))
+					continue
+				}
+				if slices.Contains(pl.Streams, name) {
+					d.errf(fmt.Sprintf("%s[%d]", p, i), "stream %q listed twice", name)
+					continue
+				}
+				pl.Streams = append(pl.Streams, name)
+			}
+		case "since":
+			s := d.scalar(p, v)
+			t, err := time.Parse(time.DateOnly, s)
+			if err != nil {
+				d.errf(p, "not a date (want YYYY-MM-DD), got %q", s)
+				return
+			}
+			pl.Since = t
+		case "overlap":
+			pl.Overlap = d.duration(p, v)
+		}
+	})
+}
+
+func (d *decoder) scalar(path string, n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		d.errf(path, "must be a single value")
+		return ""
+	}
+	return n.Value
+}
+
+func (d *decoder) str(path string, n *yaml.Node) string {
+	s := d.scalar(path, n)
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!str" {
+		d.errf(path, "must be a string, got %q", s)
+	}
+	return s
+}
+
+func (d *decoder) intIn(path string, n *yaml.Node, lo, hi int) int {
+	s := d.scalar(path, n)
+	i, err := strconv.Atoi(s)
+	if err != nil || i < lo || i > hi {
+		d.errf(path, "must be a whole number from %d to %d, got %q", lo, hi, s)
+	}
+	return i
+}
+
+func (d *decoder) duration(path string, n *yaml.Node) time.Duration {
+	s := d.scalar(path, n)
+	t, err := time.ParseDuration(s)
+	if err != nil || t <= 0 {
+		d.errf(path, "must be a positive duration like 30s or 1h, got %q", s)
+	}
+	return t
+}
+
+// refs decodes a list of numeric ids or path/username strings.
+func (d *decoder) refs(path string, n *yaml.Node) []Ref {
+	if n.Kind != yaml.SequenceNode {
+		d.errf(path, "must be a list")
+		return nil
+	}
+	var out []Ref
+	for i, item := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		s := strings.TrimSpace(d.scalar(p, item))
+		switch {
+		case s == "":
+			d.errf(p, "empty")
+		case item.Tag == "!!int":
+			id, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || id <= 0 {
+				d.errf(p, "not a valid id: %q", s)
+				continue
+			}
+			out = append(out, Ref{ID: id})
+		case strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || strings.Contains(s, "//") || strings.ContainsAny(s, " \t?#"):
+			d.errf(p, "not a valid path: %q", s)
+		default:
+			out = append(out, Ref{Path: s})
+		}
+	}
+	return out
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
+	if c.GitLab.URL == "" {
+		d.errf("gitlab.url", "required")
+	} else if u, err := url.Parse(c.GitLab.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		d.errf("gitlab.url", "not an http(s) URL: %q", c.GitLab.URL)
+	} else if u.User != nil {
+		d.errf("gitlab.url", "must not carry credentials; put the token in the variable named by gitlab.token_env")
+	} else if u.RawQuery != "" || u.Fragment != "" {
+		d.errf("gitlab.url", "must not have a query or fragment: %q", c.GitLab.URL)
+	}
+	if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(c.GitLab.TokenEnv) {
+		d.errf("gitlab.token_env", "not an environment variable name: %q", c.GitLab.TokenEnv)
+	} else if v, ok := env(c.GitLab.TokenEnv); !ok || strings.TrimSpace(v) == "" {
+		d.errf("gitlab.token_env", "environment variable %s is not set (it must hold the GitLab token)", c.GitLab.TokenEnv)
+	}
+	if len(c.Pipelines) == 0 {
+		d.errf("pipelines", "at least one pipeline is required")
+	}
+	names := map[string]int{}
+	for i, p := range c.Pipelines {
+		path := fmt.Sprintf("pipelines[%d]", i)
+		switch {
+		case p.Name == "":
+			d.errf(path+".name", "required")
+		case !nameRE.MatchString(p.Name):
+			d.errf(path+".name", "use letters, digits, '.', '_' and '-' only, got %q", p.Name)
+		default:
+			if j, dup := names[p.Name]; dup {
+				d.errf(path+".name", "%q is also the name of pipelines[%d]", p.Name, j)
+			}
+			names[p.Name] = i
+		}
+		if len(p.Projects)+len(p.Groups)+len(p.Users) == 0 && !p.CurrentUser {
+			d.errf(path, "names no scope: give at least one of projects, groups, users or current_user: true")
+		}
+		if p.Since.IsZero() {
+			d.errf(path+".since", "required (YYYY-MM-DD): where a first run starts")
+		} else if p.Since.After(time.Now()) {
+			d.errf(path+".since", "%s is in the future", p.Since.Format(time.DateOnly))
+		}
+	}
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i]
+	}
+	return "."
+}
+
+func resolve(dir, p string) string {
+	if strings.HasPrefix(p, "/") || dir == "." {
+		return p
+	}
+	return dir + "/" + p
+}
