@@ -1,0 +1,41 @@
+# labtrail: `make demo` runs the main job on the built-in demo GitLab,
+# `make test` runs every test. Everything else is a convenience.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build test test-short fuzz bench demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/labtrail ./cmd/labtrail
+	$(GO) build -o $(BIN)/demo-gitlab ./internal/cmd/demo-gitlab
+
+# Every test, then a short fuzz run of decoding and flattening.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -fuzz=FuzzDecodeAndFlatten -fuzztime=10s ./transform
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Longer fuzzing, for when decoding or flattening changes.
+fuzz:
+	$(GO) test -run '^$$' -fuzz=FuzzDecodeAndFlatten -fuzztime=2m ./transform
+
+# Speed and memory targets: a full run against the built-in server with
+# >100,000 events (events/s, requests/s, peak heap), and the transform stage.
+bench:
+	$(GO) test -run '^$$' -bench 'BenchmarkFullRun' -benchtime 1x -timeout 30m ./internal/pipeline
+	$(GO) test -run '^$$' -bench 'BenchmarkAppendEvents' -benchmem ./transform
+
+# Runs labtrail end to end against the built-in demo GitLab (no token, no
+# network) into ./demo/ and prints answers to a few questions.
+demo: build
+	./internal/demo/demo.sh
+
+clean:
+	rm -rf $(BIN) demo

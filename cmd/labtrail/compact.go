@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/load"
+)
+
+// cmdCompact merges the small Parquet files incremental runs leave in each
+// partition into one per partition. It takes the warehouse lock like a run.
+func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	fs := newFlagSet("compact", stderr, &c)
+	if _, err := parse(fs, args); err != nil {
+		return exitUsage
+	}
+	log, err := c.logger(stderr)
+	if err != nil {
+		oneLine(stderr, err)
+		return exitUsage
+	}
+	cfg, err := config.Load(c.config, func(string) (string, bool) { return "-", true })
+	if err != nil {
+		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
+		return exitUsage
+	}
+	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
+		RunID: "compact-" + newRunID(), Logger: log})
+	if err != nil {
+		oneLine(stderr, err)
+		if errors.Is(err, load.ErrLocked) {
+			return exitLocked
+		}
+		return exitFailed
+	}
+	st, err := wh.Compact(ctx)
+	if cerr := wh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		oneLine(stderr, err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "compacted: %+v\n", st)
+	return exitOK
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labtrail/labtrail/internal/gitlabfake"
+	wt "github.com/labtrail/labtrail/internal/warehousetest"
+	"github.com/labtrail/labtrail/load"
+)
+
+// The end-to-end tests run labtrail as a separate process (this test binary
+// re-executed), so that kill -9, signals, exit codes and the warehouse lock
+// are real.
+func TestMain(m *testing.M) {
+	if os.Getenv("LABTRAIL_E2E_EXEC") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+const e2eToken = "glpat-E2E-secret-token-value"
+
+type e2e struct {
+	t    *testing.T
+	fake *gitlabfake.Server
+	dir  string
+	cfg  string
+}
+
+func newE2E(t *testing.T, opts gitlabfake.Options) *e2e {
+	t.Helper()
+	if opts.Token == "" {
+		opts.Token = e2eToken
+	}
+	if opts.RateLimitPerMinute == 0 {
+		opts.RateLimitPerMinute = 1_000_000
+	}
+	if opts.Scale == (gitlabfake.Scale{}) {
+		opts.Scale = gitlabfake.DefaultScale()
+		opts.Scale.BigProjectEvents = 3000
+	}
+	fake := gitlabfake.New(opts)
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "pipelines.yaml")
+	doc := fmt.Sprintf(`gitlab:
+  url: %s
+  token_env: E2E_GITLAB_TOKEN
+  concurrency: 4
+warehouse:
+  duckdb: wh/gitlab.duckdb
+  parquet: wh/parquet
+pipelines:
+  - name: acme
+    groups: [acme]
+    projects: [freeorg/tool]
+    users: [alice]
+    current_user: true
+    since: 2024-01-01
+`, srv.URL)
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &e2e{t: t, fake: fake, dir: dir, cfg: cfg}
+}
+
+// cmd prepares labtrail with args; token is the value of E2E_GITLAB_TOKEN.
+func (e *e2e) cmd(token string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	c := exec.Command(os.Args[0], args...)
+	c.Env = append(os.Environ(), "LABTRAIL_E2E_EXEC=1", "E2E_GITLAB_TOKEN="+token)
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	return c, &out, &errb
+}
+
+// labtrail runs to completion and returns exit code, stdout and stderr.
+func (e *e2e) labtrail(args ...string) (int, string, string) {
+	e.t.Helper()
+	c, out, errb := e.cmd(e2eToken, args...)
+	err := c.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		e.t.Fatal(err)
+	}
+	return c.ProcessState.ExitCode(), out.String(), errb.String()
+}
+
+func (e *e2e) mustRun() {
+	e.t.Helper()
+	code, _, stderr := e.labtrail("run", "-c", e.cfg, "--no-progress")
+	if code != exitOK {
+		e.t.Fatalf("run exited %d:\n%s", code, lastLines(stderr, 30))
+	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+func (e *e2e) requests() int {
+	n := 0
+	for _, v := range e.fake.Requests() {
+		n += v
+	}
+	return n
+}
+
+func (e *e2e) checkExact() {
+	e.t.Helper()
+	db, err := load.OpenReadOnly(context.Background(), filepath.Join(e.dir, "wh/gitlab.duckdb"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer db.Close()
+	d := e.fake.Data()
+	wt.CheckExact(e.t, db, filepath.Join(e.dir, "wh/parquet"), d,
+		wt.ScopeOf(d, []string{"acme"}, []string{"freeorg/tool"}, []string{"alice", "root"}))
+	wt.CheckDimensions(e.t, db)
+}
+
+// startAndStop starts a run and sends sig once the server has answered
+// afterRequests more requests; it returns the exit code and how long the
+// process took to exit after the signal.
+func (e *e2e) startAndStop(sig syscall.Signal, afterRequests int) (int, time.Duration) {
+	e.t.Helper()
+	c, _, errb := e.cmd(e2eToken, "run", "-c", e.cfg, "--no-progress")
+	base := e.requests()
+	if err := c.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	for e.requests()-base < afterRequests {
+		select {
+		case <-done:
+			e.t.Logf("run ended before %d requests:\n%s", afterRequests, lastLines(errb.String(), 5))
+			return c.ProcessState.ExitCode(), 0
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	sent := time.Now()
+	if err := c.Process.Signal(sig); err != nil {
+		e.t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = c.Process.Kill()
+		e.t.Fatalf("labtrail did not exit within 60 s of %v", sig)
+	}
+	return c.ProcessState.ExitCode(), time.Since(sent)
+}
+
+// Issue 4: after new activity, three runs killed with kill -9 at
+// different moments, then one plain run: every table exact.
+func TestKill9ThenPlainRunIsExact(t *testing.T) {
+	e := newE2E(t, gitlabfake.Options{Seed: 11})
+	e.mustRun()
+	e.fake.AddActivity(12)
+	for _, after := range []int{3, 40, 120} {
+		e.startAndStop(syscall.SIGKILL, after)
+		e.fake.AddActivity(int64(after))
+	}
+	e.mustRun()
+	e.checkExact()
+	wt.NoTokenIn(t, e.dir, "", e2eToken)
+}
+
+func TestSIGTERMStopsCleanlyAndExitsNonZero(t *testing.T) {
+	e := newE2E(t, gitlabfake.Options{Seed: 12})
+	code, took := e.startAndStop(syscall.SIGTERM, 60)
+	if code != exitInterrupted {
+		t.Errorf("exit code %d after SIGTERM, want %d", code, exitInterrupted)
+	}
+	if took > 10*time.Second {
+		t.Errorf("took %v to stop after SIGTERM", took)
+	}
+	e.mustRun()
+	e.checkExact()
+	db, err := load.OpenReadOnly(context.Background(), filepath.Join(e.dir, "wh/gitlab.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	outcomes := wt.RowsOf(t, db, "SELECT outcome FROM _labtrail_runs")
+	if strings.Join(outcomes, ",") != "interrupted,success" {
+		t.Errorf("run records: %v, want one interrupted and one success", outcomes)
+	}
+}
+
+func TestSecondLabtrailOnTheSameWarehouseRefuses(t *testing.T) {
+	e := newE2E(t, gitlabfake.Options{Seed: 13, RateLimit: 40})
+	first, _, _ := e.cmd(e2eToken, "run", "-c", e.cfg, "--no-progress")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Process.Kill(); _ = first.Wait() }()
+	for e.requests() < 5 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	code, _, stderr := e.labtrail("run", "-c", e.cfg, "--no-progress")
+	if code != exitLocked || !strings.Contains(stderr, "another labtrail") {
+		t.Fatalf("second run: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+func TestWrongTokenFailsFastWithoutPrintingIt(t *testing.T) {
+	e := newE2E(t, gitlabfake.Options{Seed: 14, Token: "the-right-token"})
+	start := time.Now()
+	code, out, stderr := e.labtrail("run", "-c", e.cfg)
+	if code != exitToken {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitToken, stderr)
+	}
+	if time.Since(start) > 60*time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+	if !strings.Contains(stderr, "token") || !strings.Contains(stderr, "E2E_GITLAB_TOKEN") {
+		t.Errorf("stderr does not explain the token problem:\n%s", stderr)
+	}
+	if strings.Contains(out+stderr, e2eToken) {
+		t.Error("the token was printed")
+	}
+	wt.NoTokenIn(t, e.dir, out+stderr, e2eToken)
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	e := newE2E(t, gitlabfake.Options{Seed: 1})
+	bad := filepath.Join(e.dir, "bad.yaml")
+	doc := "gitlab:\n  url: https://gitlab.example.com\n  token_env: E2E_GITLAB_TOKEN\n  tokn: x\npipelines:\n  - name: a\n    projects: [x/y]\n    since: 2024-02-30\n"
+	if err := os.WriteFile(bad, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := e.labtrail("validate", "-c", bad)
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d", code, exitUsage)
+	}
+	for _, want := range []string{"gitlab.tokn: unknown key", "pipelines[0].since: not a date"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if code, out, _ := e.labtrail("validate", "-c", e.cfg); code != exitOK || !strings.Contains(out, "is valid") {
+		t.Errorf("valid config: exit %d, %s", code, out)
+	}
+}
+
+// Issue 5: `labtrail sql` prints the right count, and its CSV loads back
+// into DuckDB.
+func TestSQLCommand(t *testing.T) {
+	e := newE2E(t, gitlabfake.Options{Seed: 15})
+	e.mustRun()
+	db, err := load.OpenReadOnly(context.Background(), filepath.Join(e.dir, "wh/gitlab.duckdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wt.RowsOf(t, db, "SELECT count(*) FROM label_events")[0]
+	db.Close()
+	code, out, stderr := e.labtrail("sql", "-c", e.cfg, "SELECT count(*) FROM label_events")
+	if code != exitOK || !strings.Contains(out, " "+want+"\n") && !strings.Contains(out, "\n"+want+"\n") {
+		t.Fatalf("exit %d, want count %s in:\n%s%s", code, want, out, stderr)
+	}
+	code, out, stderr = e.labtrail("sql", "-c", e.cfg, "--format", "csv", "SELECT id, label_name, created_at, user_id FROM label_events ORDER BY id")
+	if code != exitOK {
+		t.Fatalf("csv: exit %d: %s", code, stderr)
+	}
+	csvPath := filepath.Join(e.dir, "out.csv")
+	if err := os.WriteFile(csvPath, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mem, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	got := wt.RowsOf(t, mem, "SELECT count(*), count(DISTINCT id), count(label_name), count(user_id) FROM read_csv('"+csvPath+"', header = true)")
+	db, _ = load.OpenReadOnly(context.Background(), filepath.Join(e.dir, "wh/gitlab.duckdb"))
+	defer db.Close()
+	wantCSV := wt.RowsOf(t, db, "SELECT count(*), count(DISTINCT id), count(label_name), count(user_id) FROM label_events")
+	if strings.Join(got, "") != strings.Join(wantCSV, "") {
+		t.Errorf("CSV loaded back: %v, want %v", got, wantCSV)
+	}
+	code, out, _ = e.labtrail("status", "-c", e.cfg)
+	if code != exitOK || !strings.Contains(out, "label_events") || !strings.Contains(out, "Watermarks") {
+		t.Errorf("status: exit %d:\n%s", code, out)
+	}
+}

@@ -1,0 +1,135 @@
+// Command labtrail exports GitLab's event history into DuckDB and Parquet.
+// This file only parses the command line and dispatches; the work lives in
+// extract, transform, load and internal/pipeline.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes, documented in the README for schedulers to alert on.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // the run could not go on (warehouse error, unexpected failure)
+	exitUsage       = 2   // bad command line or invalid config
+	exitPartial     = 3   // some projects, groups or users failed; the rest is stored
+	exitToken       = 4   // GitLab rejected the token
+	exitLocked      = 5   // another labtrail is writing to the same warehouse
+	exitInterrupted = 130 // SIGINT or SIGTERM; what was stored is kept
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `labtrail exports GitLab event history into DuckDB and Parquet.
+
+Usage:
+  labtrail run      -c FILE [--quiet] [--log-format text|json] [--summary FILE] [--no-progress]
+  labtrail validate -c FILE
+  labtrail status   -c FILE
+  labtrail sql      -c FILE [--format table|csv|json] [QUERY]
+  labtrail compact  -c FILE
+  labtrail version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "validate":
+		return cmdValidate(rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, stdout, stderr)
+	case "sql":
+		return cmdSQL(ctx, rest, os.Stdin, stdout, stderr)
+	case "compact":
+		return cmdCompact(ctx, rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "labtrail", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "labtrail: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+// common are the flags every warehouse command takes.
+type common struct {
+	config    string
+	logFormat string
+	quiet     bool
+}
+
+func newFlagSet(name string, stderr io.Writer, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.config, "config", "pipelines.yaml", "config file")
+	fs.StringVar(&c.config, "c", "pipelines.yaml", "config file (shorthand)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&c.quiet, "quiet", false, "only warnings and errors; no progress")
+	return fs
+}
+
+// parse parses flags; positional arguments may come before or after flags.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (c common) logger(stderr io.Writer) (*slog.Logger, error) {
+	level := slog.LevelInfo
+	if c.quiet {
+		level = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format: want text or json, got %q", c.logFormat)
+	}
+}
+
+// oneLine prints a failure as the single line schedulers show.
+func oneLine(stderr io.Writer, err error) {
+	msg := err.Error()
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		msg = fmt.Sprintf("%d problems; first: %v", len(joined.Unwrap()), joined.Unwrap()[0])
+	}
+	fmt.Fprintln(stderr, "labtrail:", msg)
+}

@@ -1,0 +1,18 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+
+	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/internal/pipeline"
+	"github.com/labtrail/labtrail/internal/progress"
+)
+
+func startProgress(stderr io.Writer, p *pipeline.Progress, c *extract.Client, off bool, log *slog.Logger) func() {
+	mode := progress.Detect(stderr)
+	if off {
+		mode = progress.Off
+	}
+	return progress.Start(stderr, mode, p, c, log)
+}

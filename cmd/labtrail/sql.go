@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/internal/tabular"
+	"github.com/labtrail/labtrail/load"
+)
+
+// cmdSQL runs one query against the warehouse, opened read-only, or reads
+// queries from stdin (an interactive prompt on a terminal) when none is
+// given. It needs no DuckDB CLI.
+func cmdSQL(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c common
+	fs := newFlagSet("sql", stderr, &c)
+	format := fs.String("format", tabular.Table, "output format: table, csv or json")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	switch *format {
+	case tabular.Table, tabular.CSV, tabular.JSON:
+	default:
+		oneLine(stderr, fmt.Errorf("--format: want table, csv or json, got %q", *format))
+		return exitUsage
+	}
+	cfg, err := config.Load(c.config, func(string) (string, bool) { return "-", true }) // no token needed to read
+	if err != nil {
+		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
+		return exitUsage
+	}
+	db, err := load.OpenReadOnly(ctx, cfg.Warehouse.DuckDB)
+	if err != nil {
+		oneLine(stderr, err)
+		return exitFailed
+	}
+	defer db.Close()
+	query := func(q string) error {
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		_, err = tabular.Write(stdout, rows, *format)
+		return err
+	}
+	if len(pos) > 0 {
+		if err := query(strings.Join(pos, " ")); err != nil {
+			oneLine(stderr, err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	interactive := false
+	if f, ok := stdin.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			interactive = true
+		}
+	}
+	if interactive {
+		fmt.Fprintf(stderr, "labtrail sql on %s (read-only). End statements with ';', quit with Ctrl-D or \\q.\n", cfg.Warehouse.DuckDB)
+	}
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	var stmt strings.Builder
+	failed := false
+	prompt := func() {
+		if interactive {
+			if stmt.Len() == 0 {
+				fmt.Fprint(stderr, "labtrail> ")
+			} else {
+				fmt.Fprint(stderr, "     ...> ")
+			}
+		}
+	}
+	prompt()
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimSpace(line) == `\q` {
+			break
+		}
+		stmt.WriteString(line + "\n")
+		if q := strings.TrimSpace(stmt.String()); strings.HasSuffix(q, ";") {
+			if err := query(q); err != nil {
+				fmt.Fprintln(stderr, "error:", err)
+				failed = true
+			}
+			stmt.Reset()
+		}
+		prompt()
+	}
+	if q := strings.TrimSpace(stmt.String()); q != "" {
+		if err := query(q); err != nil {
+			fmt.Fprintln(stderr, "error:", err)
+			failed = true
+		}
+	}
+	if failed && !interactive {
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,74 @@
+// Command demo-gitlab serves the deterministic fake GitLab instance of
+// package gitlabfake, for `make demo` and manual exploration:
+//
+//	demo-gitlab -addr 127.0.0.1:8929 -token demo-token -seed 1
+//	curl -H 'PRIVATE-TOKEN: demo-token' http://127.0.0.1:8929/api/v4/projects/acme%2Fapi/events
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/labtrail/labtrail/internal/gitlabfake"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo-gitlab:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8929", "listen address")
+	token := flag.String("token", "demo-token", "accepted API token (PRIVATE-TOKEN or Authorization: Bearer)")
+	seed := flag.Int64("seed", 1, "seed of the generated instance")
+	scale := flag.String("scale", "small", "instance size: small (defaults, ~12k events) or large (~150k events)")
+	failEvery := flag.Int("fail-every", 0, "fail every Nth request with a 5xx (0 = never)")
+	cutEvery := flag.Int("cut-every", 0, "cut every Nth response body halfway (0 = never)")
+	rateLimit := flag.Float64("rate-limit", 0, "max requests per second, 429 above it (0 = unlimited)")
+	flag.Parse()
+
+	var sc gitlabfake.Scale
+	switch *scale {
+	case "small", "":
+	case "large":
+		sc = gitlabfake.Scale{IssuesPerProject: 500, MRsPerProject: 250, EpicsPerGroup: 40,
+			EventsPerProject: 10_000, BigProjectEvents: 120_000}
+	default:
+		return fmt.Errorf("unknown -scale %q (small or large)", *scale)
+	}
+	fake := gitlabfake.New(gitlabfake.Options{Seed: *seed, Token: *token, Scale: sc,
+		FailEvery: *failEvery, CutEvery: *cutEvery, RateLimit: *rateLimit})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(os.Stderr, "demo GitLab listening on http://%s\n", ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

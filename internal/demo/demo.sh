@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make demo: start the built-in demo GitLab, run labtrail twice (a full run,
+# then new activity and an incremental run), and answer a few questions
+# with `labtrail sql`. No token and no network are needed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ADDR=127.0.0.1:8929
+export GITLAB_TOKEN=demo-token
+rm -rf demo
+mkdir -p demo
+./bin/demo-gitlab -addr "$ADDR" -token "$GITLAB_TOKEN" -seed 1 2>demo/gitlab.log &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  curl -fsS -o /dev/null -H "PRIVATE-TOKEN: $GITLAB_TOKEN" "http://$ADDR/api/v4/user" 2>/dev/null && break
+  sleep 0.1
+done
+
+echo "== first run (full backfill)"
+./bin/labtrail run -c pipelines.yaml --summary demo/run1.json
+echo
+echo "== new activity on the demo GitLab, then an incremental run"
+curl -fsS -X POST -H "PRIVATE-TOKEN: $GITLAB_TOKEN" "http://$ADDR/demo/activity" >/dev/null
+./bin/labtrail run -c pipelines.yaml --summary demo/run2.json
+echo
+sql() { echo "-- $1"; ./bin/labtrail sql -c pipelines.yaml "$2"; echo; }
+sql "Rows per table" "SELECT 'events' AS t, count(*) FROM events UNION ALL SELECT 'label_events', count(*) FROM label_events UNION ALL SELECT 'state_events', count(*) FROM state_events UNION ALL SELECT 'milestone_events', count(*) FROM milestone_events UNION ALL SELECT 'iteration_events', count(*) FROM iteration_events UNION ALL SELECT 'weight_events', count(*) FROM weight_events"
+sql "Most active authors" "SELECT author_username, count(*) AS events FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+sql "Longest time in workflow::review (label_intervals)" "SELECT resource_type, project_id, resource_iid, label_name, added_at, removed_at, duration FROM label_intervals WHERE label_name = 'workflow::review' AND duration IS NOT NULL ORDER BY duration DESC LIMIT 5"
+sql "Median cycle time by project (cycle_times)" "SELECT project_id, resource_type, count(*) AS closed, median(cycle_time) AS median_cycle_time, sum(reopen_count) AS reopens FROM cycle_times WHERE cycle_time IS NOT NULL GROUP BY ALL ORDER BY ALL"
+sql "Same rows in Parquet as in DuckDB" "SELECT (SELECT count(*) FROM read_parquet('demo/parquet/events/**/*.parquet', hive_partitioning = true)) AS parquet_events, (SELECT count(*) FROM events) AS duckdb_events"
+sql "Last runs" "SELECT run_id, outcome, requests, retries, throttled, rows_json FROM _labtrail_runs ORDER BY started_at"

@@ -1,0 +1,183 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/internal/gitlabfake"
+	wt "github.com/labtrail/labtrail/internal/warehousetest"
+	"github.com/labtrail/labtrail/load"
+	"github.com/labtrail/labtrail/transform"
+)
+
+const token = "glpat-TEST-TOKEN-must-never-be-written"
+
+// harness is a fake GitLab plus a warehouse directory, and the pieces to
+// run labtrail between them and compare the outcome with the server's data.
+type harness struct {
+	t       *testing.T
+	fake    *gitlabfake.Server
+	srv     *httptest.Server
+	dir     string
+	cfg     *config.Config
+	logs    *syncBuffer
+	handler http.Handler // wraps fake; tests may swap in fault injectors
+	mu      sync.Mutex
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func smallScale() gitlabfake.Scale {
+	// Enough parents that a day of activity touches a realistic share of
+	// them (comments bump updated_at too), and one project past 10,000
+	// events so that totals are omitted.
+	s := gitlabfake.DefaultScale()
+	s.BigProjectEvents = 10_050
+	s.IssuesPerProject = 150
+	s.MRsPerProject = 60
+	return s
+}
+
+func newHarness(t *testing.T, opts gitlabfake.Options, pipelineYAML string) *harness {
+	t.Helper()
+	if opts.Token == "" {
+		opts.Token = token
+	}
+	if opts.RateLimitPerMinute == 0 {
+		opts.RateLimitPerMinute = 1_000_000
+	}
+	h := &harness{t: t, fake: gitlabfake.New(opts), dir: t.TempDir(), logs: &syncBuffer{}}
+	h.handler = h.fake
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		next := h.handler
+		h.mu.Unlock()
+		next.ServeHTTP(w, r)
+	}))
+	t.Cleanup(h.srv.Close)
+	doc := fmt.Sprintf("gitlab:\n  url: %s\n  token_env: LABTRAIL_TEST_TOKEN\n  concurrency: 4\n  max_attempts: 10\nwarehouse:\n  duckdb: %s\n  parquet: %s\npipelines:\n%s",
+		h.srv.URL, filepath.Join(h.dir, "gitlab.duckdb"), filepath.Join(h.dir, "parquet"), pipelineYAML)
+	cfg, err := config.Parse([]byte(doc), func(k string) (string, bool) { return token, k == "LABTRAIL_TEST_TOKEN" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cfg = cfg
+	return h
+}
+
+func (h *harness) setHandler(x http.Handler) {
+	h.mu.Lock()
+	h.handler = x
+	h.mu.Unlock()
+}
+
+// run performs one labtrail run the way `labtrail run` does and returns its
+// result and fatal error.
+func (h *harness) run(ctx context.Context) (Result, *extract.Client, error) {
+	h.t.Helper()
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	runID := fmt.Sprintf("run-%d", time.Now().UnixNano())
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	wh, err := load.Open(ctx, load.Options{DuckDBPath: h.cfg.Warehouse.DuckDB, ParquetDir: h.cfg.Warehouse.Parquet,
+		RunID: runID, Logger: log, Alloc: mem})
+	if err != nil {
+		h.t.Fatalf("open warehouse: %v", err)
+	}
+	client, err := extract.NewClient(extract.Options{BaseURL: h.cfg.GitLab.URL, Token: token, TokenEnv: h.cfg.GitLab.TokenEnv,
+		Concurrency: h.cfg.GitLab.Concurrency, MaxAttempts: h.cfg.GitLab.MaxAttempts, Timeout: 20 * time.Second,
+		Logger: log, BackoffBase: 5 * time.Millisecond})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	r := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log,
+		Meta: transform.Meta{RunID: runID, ExtractedAt: time.Now()}, Concurrency: 4, BatchRows: 700,
+		Progress: NewProgress()}
+	res, runErr := r.Run(ctx, h.cfg)
+	if runErr == nil {
+		if err := wh.PublishDimensions(context.Background()); err != nil {
+			h.t.Fatalf("publish dimensions: %v", err)
+		}
+	}
+	if err := wh.RecordRun(context.Background(), load.RunRecord{RunID: runID, Start: r.Meta.ExtractedAt, End: time.Now(),
+		Outcome: "test", Rows: res.Rows, Requests: client.Stats.Requests.Load()}); err != nil {
+		h.t.Fatalf("record run: %v", err)
+	}
+	if err := wh.Close(); err != nil {
+		h.t.Fatalf("close warehouse: %v", err)
+	}
+	mem.AssertSize(h.t, 0)
+	return res, client, runErr
+}
+
+// mustRun runs and fails the test on a fatal error or a failed scope.
+func (h *harness) mustRun() (Result, *extract.Client) {
+	h.t.Helper()
+	res, c, err := h.run(context.Background())
+	if err != nil {
+		h.t.Fatalf("run: %v\nlogs:\n%s", err, tail(h.logs.String(), 40))
+	}
+	if len(res.Failures) > 0 {
+		h.t.Fatalf("failures: %+v\nlogs:\n%s", res.Failures, tail(h.logs.String(), 40))
+	}
+	return res, c
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func (h *harness) checkExact(s wt.Scope) {
+	h.t.Helper()
+	h.withDB(func(db *sql.DB) {
+		wt.CheckExact(h.t, db, h.cfg.Warehouse.Parquet, h.fake.Data(), s)
+		wt.CheckDimensions(h.t, db)
+	})
+}
+
+// withDB opens the warehouse read-only for fn and closes it after: DuckDB
+// refuses a read-write open in the same process while it is open.
+func (h *harness) withDB(fn func(db *sql.DB)) {
+	h.t.Helper()
+	db, err := load.OpenReadOnly(context.Background(), h.cfg.Warehouse.DuckDB)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer db.Close()
+	fn(db)
+}
+
+func (h *harness) query(q string) []string {
+	var out []string
+	h.withDB(func(db *sql.DB) { out = wt.RowsOf(h.t, db, q) })
+	return out
+}

@@ -1,0 +1,350 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/load"
+	"github.com/labtrail/labtrail/schemas"
+	"github.com/labtrail/labtrail/transform"
+)
+
+// family is one resource-event family of one parent kind.
+type family struct {
+	stream   string // config stream name, also the watermark's stream suffix
+	table    schemas.Table
+	optional bool // Premium: 403/404 skips the stream instead of failing the scope
+	// fetch reads p's events and returns a function that appends those
+	// created at or after since to b; the split lets workers fetch in
+	// parallel while one goroutine at a time touches the builder.
+	fetch func(ctx context.Context, c *extract.Client, p extract.Parent, since time.Time) (func(*transform.Builder, *transform.Refs), error)
+}
+
+func newFamily[T any](stream, fam string, t schemas.Table, optional bool,
+	created func(*T) time.Time, add func(*transform.Builder, *transform.Refs, extract.Parent, *T)) family {
+	return family{stream: stream, table: t, optional: optional,
+		fetch: func(ctx context.Context, c *extract.Client, p extract.Parent, since time.Time) (func(*transform.Builder, *transform.Refs), error) {
+			var all []T
+			err := extract.ResourceEvents(ctx, c, p, fam, func(rows []T) error {
+				all = append(all, rows...)
+				return nil
+			})
+			return func(b *transform.Builder, refs *transform.Refs) {
+				for i := range all {
+					if !created(&all[i]).Before(since) {
+						add(b, refs, p, &all[i])
+					}
+				}
+			}, err
+		}}
+}
+
+var (
+	labelFamily = newFamily(config.StreamLabelEvents, extract.FamilyLabel, schemas.LabelEvents, false,
+		func(e *extract.LabelEvent) time.Time { return e.CreatedAt }, transform.AppendLabelEvent)
+	stateFamily = newFamily(config.StreamStateEvents, extract.FamilyState, schemas.StateEvents, false,
+		func(e *extract.StateEvent) time.Time { return e.CreatedAt }, transform.AppendStateEvent)
+	milestoneFamily = newFamily(config.StreamMilestoneEvents, extract.FamilyMilestone, schemas.MilestoneEvents, false,
+		func(e *extract.MilestoneEvent) time.Time { return e.CreatedAt }, transform.AppendMilestoneEvent)
+	iterationFamily = newFamily(config.StreamIterationEvents, extract.FamilyIteration, schemas.IterationEvents, true,
+		func(e *extract.IterationEvent) time.Time { return e.CreatedAt }, transform.AppendIterationEvent)
+	weightFamily = newFamily(config.StreamWeightEvents, extract.FamilyWeight, schemas.WeightEvents, true,
+		func(e *extract.WeightEvent) time.Time { return e.CreatedAt }, transform.AppendWeightEvent)
+)
+
+func selected(pl config.Pipeline, fams ...family) []family {
+	var out []family
+	for _, f := range fams {
+		if pl.HasStream(f.stream) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func issueFamilies(pl config.Pipeline) []family {
+	return selected(pl, labelFamily, stateFamily, milestoneFamily, iterationFamily, weightFamily)
+}
+
+func mergeRequestFamilies(pl config.Pipeline) []family {
+	return selected(pl, labelFamily, stateFamily, milestoneFamily)
+}
+
+func epicFamilies(pl config.Pipeline) []family {
+	// Epic routes are Premium: on Free they answer 403/404, which skips them.
+	fams := selected(pl, labelFamily, stateFamily)
+	for i := range fams {
+		fams[i].optional = true
+	}
+	return fams
+}
+
+// parentRef is a listed parent: where its events live and when it last
+// changed.
+type parentRef struct {
+	extract.Parent
+	UpdatedAt time.Time
+}
+
+// lister pages a parent kind from since on, handing each page to fn after
+// storing the parents themselves as dimension rows.
+type lister func(ctx context.Context, since time.Time, fn func([]parentRef) error) error
+
+func (r *Runner) issuesUnit(pl config.Pipeline, projectID int64, fams []family) unit {
+	list := func(ctx context.Context, since time.Time, fn func([]parentRef) error) error {
+		return r.Client.Issues(ctx, projectID, since, func(is []extract.Issue) error {
+			refs := transform.NewRefs()
+			if err := r.upsert(ctx, schemas.Issues, func(b *transform.Builder) {
+				for i := range is {
+					transform.AppendIssue(b, refs, &is[i])
+				}
+			}); err != nil {
+				return err
+			}
+			if err := r.flushRefs(ctx, refs); err != nil {
+				return err
+			}
+			ps := make([]parentRef, len(is))
+			for i, it := range is {
+				ps[i] = parentRef{extract.Parent{Type: "Issue", ID: it.ID, IID: it.IID, ProjectID: it.ProjectID}, it.UpdatedAt}
+			}
+			return fn(ps)
+		})
+	}
+	return r.parentsUnit(pl, scopeName("project", projectID), "issues", list, fams)
+}
+
+func (r *Runner) mergeRequestsUnit(pl config.Pipeline, projectID int64, fams []family) unit {
+	list := func(ctx context.Context, since time.Time, fn func([]parentRef) error) error {
+		return r.Client.MergeRequests(ctx, projectID, since, func(ms []extract.MergeRequest) error {
+			refs := transform.NewRefs()
+			if err := r.upsert(ctx, schemas.MergeRequests, func(b *transform.Builder) {
+				for i := range ms {
+					transform.AppendMergeRequest(b, refs, &ms[i])
+				}
+			}); err != nil {
+				return err
+			}
+			if err := r.flushRefs(ctx, refs); err != nil {
+				return err
+			}
+			ps := make([]parentRef, len(ms))
+			for i, m := range ms {
+				ps[i] = parentRef{extract.Parent{Type: "MergeRequest", ID: m.ID, IID: m.IID, ProjectID: m.ProjectID}, m.UpdatedAt}
+			}
+			return fn(ps)
+		})
+	}
+	return r.parentsUnit(pl, scopeName("project", projectID), "merge_requests", list, fams)
+}
+
+func (r *Runner) epicsUnit(pl config.Pipeline, groupID int64, fams []family) unit {
+	list := func(ctx context.Context, since time.Time, fn func([]parentRef) error) error {
+		return r.Client.Epics(ctx, groupID, since, func(es []extract.Epic) error {
+			refs := transform.NewRefs()
+			if err := r.upsert(ctx, schemas.Epics, func(b *transform.Builder) {
+				for i := range es {
+					transform.AppendEpic(b, refs, &es[i])
+				}
+			}); err != nil {
+				return err
+			}
+			if err := r.flushRefs(ctx, refs); err != nil {
+				return err
+			}
+			ps := make([]parentRef, len(es))
+			for i, e := range es {
+				ps[i] = parentRef{extract.Parent{Type: "Epic", ID: e.ID, IID: e.IID, GroupID: e.GroupID}, e.UpdatedAt}
+			}
+			return fn(ps)
+		})
+	}
+	return r.parentsUnit(pl, scopeName("group", groupID), "epics", list, fams)
+}
+
+// famState is one family's progress inside a parents unit.
+type famState struct {
+	family
+	key      load.WatermarkKey
+	wm       time.Time // zero: never completed
+	b        *transform.Builder
+	disabled bool // not licensed here (403/404 on an optional stream)
+	// unavailable is set when an earlier run found this optional stream
+	// not licensed here. Such a stream does not widen the parent listing
+	// to the full history on every run; it is probed on the parents that
+	// changed, and if it answers again its marker is cleared so that the
+	// next run backfills it from since.
+	unavailable bool
+	marker      load.WatermarkKey
+}
+
+// unavailableSuffix marks the watermark row that remembers an unlicensed stream.
+const unavailableSuffix = "#unavailable"
+
+// clearedMarker is the marker's value once the stream answered again.
+var clearedMarker = time.Unix(0, 0).UTC()
+
+// parentsUnit lists the parents updated since the oldest of its families'
+// watermarks (less the overlap; the full history on a first run), pages
+// each family's events for every parent that changed since that family's
+// watermark, and stores them. Each family's watermark becomes the newest
+// updated_at listed, written with the family's last rows.
+func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister, fams []family) unit {
+	return unit{scope: scope, run: func(ctx context.Context) error {
+		states := make([]*famState, len(fams))
+		listFrom := time.Time{}
+		first := true
+		for i, f := range fams {
+			st := &famState{family: f, key: load.WatermarkKey{Pipeline: pl.Name, Scope: scope, Stream: kind + "/" + f.stream}}
+			wm, ok, err := r.Warehouse.Watermark(ctx, st.key)
+			if err != nil {
+				return fatal(err)
+			}
+			if ok {
+				st.wm = wm
+			}
+			st.marker = load.WatermarkKey{Pipeline: pl.Name, Scope: scope, Stream: st.key.Stream + unavailableSuffix}
+			if f.optional && !ok {
+				since, marked, err := r.Warehouse.Watermark(ctx, st.marker)
+				if err != nil {
+					return fatal(err)
+				}
+				st.unavailable = marked && since.After(clearedMarker)
+			}
+			from := pl.Since
+			if ok {
+				from = wm.Add(-pl.Overlap)
+			}
+			st.b = transform.NewBuilder(r.Mem, f.table, r.Meta)
+			defer st.b.Release()
+			states[i] = st
+			if st.unavailable {
+				continue // probed on changed parents only; see famState.unavailable
+			}
+			if first || from.Before(listFrom) {
+				listFrom, first = from, false
+			}
+		}
+
+		if first { // every family is marked unavailable: probe the recent changes only
+			listFrom = time.Now().Add(-24 * time.Hour)
+		}
+		var (
+			mu      sync.Mutex // guards builders, refs and newest
+			refs    = transform.NewRefs()
+			newest  time.Time
+			handled = map[int64]time.Time{} // parent id → updated_at already fetched in this run
+		)
+		prog := r.Progress.stream(kind)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(r.Concurrency)
+		listErr := list(gctx, listFrom, func(ps []parentRef) error {
+			prog.page(len(ps))
+			for _, p := range ps {
+				if u, ok := handled[p.ID]; ok && !p.UpdatedAt.After(u) {
+					continue // delivered again by the inclusive cursor
+				}
+				handled[p.ID] = p.UpdatedAt
+				mu.Lock()
+				if p.UpdatedAt.After(newest) {
+					newest = p.UpdatedAt
+				}
+				mu.Unlock()
+				for _, st := range states {
+					if !st.wm.IsZero() && p.UpdatedAt.Before(st.wm.Add(-pl.Overlap)) {
+						continue
+					}
+					fp := r.Progress.stream(st.stream)
+					fp.queue()
+					g.Go(func() error {
+						defer fp.parent()
+						mu.Lock()
+						off := st.disabled
+						mu.Unlock()
+						if off {
+							return nil
+						}
+						apply, err := st.fetch(gctx, r.Client, p.Parent, pl.Since)
+						switch {
+						case err == nil:
+						case st.optional && optional(err):
+							mu.Lock()
+							st.disabled = true
+							mu.Unlock()
+							r.warnOnce(pl.Name, scope, st.stream, "stream not available here (not licensed or not allowed); skipped", err)
+							return nil
+						case errors.Is(err, extract.ErrNotFound):
+							// Deleted or hidden since it was listed: nothing to read.
+							r.Log.Debug("parent gone", "scope", scope, "parent", p.Type, "iid", p.IID)
+							return nil
+						default:
+							return fmt.Errorf("%s %s iid %d: %w", kind, st.stream, p.IID, err)
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						apply(st.b, refs)
+						if st.b.Len() >= r.BatchRows {
+							return r.flush(gctx, st.b, refs)
+						}
+						return nil
+					})
+				}
+			}
+			return nil
+		})
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		if listErr != nil {
+			if len(states) > 0 && allOptional(states) && optional(listErr) {
+				for _, st := range states {
+					r.warnOnce(pl.Name, scope, st.stream, "stream not available here (not licensed or not allowed); skipped", listErr)
+				}
+				return nil
+			}
+			return fmt.Errorf("listing %s: %w", kind, listErr)
+		}
+		for _, st := range states {
+			var marks []load.Watermark
+			switch {
+			case st.disabled && !st.unavailable:
+				// First time found unlicensed: remember it.
+				marks = append(marks, load.Watermark{WatermarkKey: st.marker, Value: time.Now().UTC()})
+			case st.disabled:
+			case st.unavailable:
+				// It answered again (licensed since): clear the marker so
+				// that the next run backfills it; no watermark yet, since
+				// only the changed parents were read.
+				marks = append(marks, load.Watermark{WatermarkKey: st.marker, Value: clearedMarker})
+			default:
+				v := newest
+				if st.wm.After(v) {
+					v = st.wm
+				}
+				if !v.IsZero() {
+					marks = append(marks, load.Watermark{WatermarkKey: st.key, Value: v})
+				}
+			}
+			if err := r.flush(ctx, st.b, refs, marks...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+}
+
+func allOptional(states []*famState) bool {
+	for _, st := range states {
+		if !st.optional {
+			return false
+		}
+	}
+	return true
+}

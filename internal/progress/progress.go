@@ -1,0 +1,150 @@
+// Package progress shows a run's progress: live bars on a terminal, one
+// plain log line every few seconds otherwise (cron mails and CI logs must
+// not fill with carriage returns).
+package progress
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/internal/pipeline"
+)
+
+// Mode chooses how progress is shown.
+type Mode int
+
+const (
+	Off   Mode = iota // --quiet or --no-progress
+	Bars              // a terminal
+	Lines             // anything else
+)
+
+// Detect picks Bars when w is a terminal, Lines otherwise.
+func Detect(w io.Writer) Mode {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return Bars
+	}
+	return Lines
+}
+
+// LineInterval is how often Lines mode logs.
+const LineInterval = 5 * time.Second
+
+// Start shows p's counters and c's request statistics until the returned
+// stop function is called. stop waits for the display to finish.
+func Start(w io.Writer, mode Mode, p *pipeline.Progress, c *extract.Client, log *slog.Logger) (stop func()) {
+	if mode == Off {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if mode == Bars {
+			bars(ctx, w, p, c)
+		} else {
+			lines(ctx, p, c, log)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// snapshot is the request side of progress.
+type snapshot struct {
+	requests, retries, throttled int64
+	waited                       time.Duration
+}
+
+func take(c *extract.Client) snapshot {
+	return snapshot{c.Stats.Requests.Load(), c.Stats.Retries.Load(), c.Stats.Throttled.Load(), c.Throttle().Waited()}
+}
+
+func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *slog.Logger) {
+	t := time.NewTicker(LineInterval)
+	defer t.Stop()
+	start, prev, prevAt := time.Now(), take(c), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s := take(c)
+			attrs := []any{
+				"elapsed", now.Sub(start).Round(time.Second).String(),
+				"requests", s.requests,
+				"req_per_s", fmt.Sprintf("%.1f", float64(s.requests-prev.requests)/now.Sub(prevAt).Seconds()),
+				"retries", s.retries, "throttled", s.throttled,
+				"rate_limit_wait", s.waited.Round(time.Second).String(),
+			}
+			for _, st := range p.Streams() {
+				attrs = append(attrs, st.Name, fmt.Sprintf("pages=%d parents=%d rows=%d",
+					st.Pages.Load(), st.Parents.Load(), st.Rows.Load()))
+			}
+			log.Info("progress", attrs...)
+			prev, prevAt = s, now
+		}
+	}
+}
+
+func bars(ctx context.Context, w io.Writer, p *pipeline.Progress, c *extract.Client) {
+	pr := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
+	start := time.Now()
+	var prevReq int64
+	prevAt := start
+	rate := 0.0
+	head := pr.New(0, mpb.SpinnerStyle(), mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+		s := take(c)
+		if dt := time.Since(prevAt).Seconds(); dt >= 1 {
+			rate, prevReq, prevAt = float64(s.requests-prevReq)/dt, s.requests, time.Now()
+		}
+		return fmt.Sprintf("requests %d (%.0f/s)  retries %d  429s %d  waiting on limits %s  ",
+			s.requests, rate, s.retries, s.throttled, s.waited.Round(100*time.Millisecond))
+	})))
+	shown := map[string]*mpb.Bar{}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			head.Abort(false)
+			for _, b := range shown {
+				b.Abort(false)
+			}
+			pr.Wait()
+			return
+		case <-t.C:
+			for _, st := range p.Streams() {
+				b, ok := shown[st.Name]
+				if !ok {
+					st := st
+					b = pr.AddBar(0,
+						mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-17s", st.Name))),
+						mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+							return fmt.Sprintf(" pages %d  parents %d  rows %d", st.Pages.Load(), st.Parents.Load(), st.Rows.Load())
+						})))
+					shown[st.Name] = b
+				}
+				// Totals are unknown up front (GitLab omits them past
+				// 10,000 rows): the bar tracks parents fetched against
+				// parents listed, or pages for event streams.
+				done, total := st.Parents.Load(), st.Listed.Load()
+				if total == 0 || done > total {
+					done, total = st.Pages.Load(), st.Pages.Load()+1
+				}
+				b.SetTotal(total, false)
+				b.SetCurrent(done)
+			}
+		}
+	}
+}

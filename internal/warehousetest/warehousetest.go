@@ -1,0 +1,314 @@
+// Package warehousetest computes, from the fake GitLab's data, the rows a
+// labtrail warehouse must hold, and compares a warehouse with them. It is
+// shared by the pipeline tests and the end-to-end tests of the command.
+package warehousetest
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labtrail/labtrail/internal/gitlabfake"
+)
+
+// Scope says which of the fake's rows a pipeline covers.
+type Scope struct {
+	projects map[int64]bool // projects whose events and parents are read
+	epicsOf  map[int64]bool // groups whose epics are read
+	premium  map[int64]bool // projects where iteration/weight events are licensed
+	authors  map[int64]bool // users whose events are read wherever they are
+	since    time.Time
+}
+
+// ScopeOf is the scope of a pipeline naming groups (with subgroups),
+// projects (paths) and event authors (usernames; "root" for current_user),
+// with since 2024-01-01.
+func ScopeOf(d *gitlabfake.Data, groups, projects, authors []string) Scope {
+	s := Scope{projects: map[int64]bool{}, epicsOf: map[int64]bool{}, premium: map[int64]bool{}, authors: map[int64]bool{},
+		since: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+	inGroup := map[int64]bool{}
+	for _, g := range d.Groups {
+		for _, name := range groups {
+			if g.FullPath == name || strings.HasPrefix(g.FullPath, name+"/") {
+				inGroup[g.ID] = true
+				if g.Premium {
+					s.epicsOf[g.ID] = true
+				}
+			}
+		}
+	}
+	premiumGroup := map[int64]bool{}
+	for _, g := range d.Groups {
+		premiumGroup[g.ID] = g.Premium
+	}
+	for _, p := range d.Projects {
+		if inGroup[p.GroupID] || containsStr(projects, p.PathWithNamespace) {
+			s.projects[p.ID] = true
+			s.premium[p.ID] = premiumGroup[p.GroupID]
+		}
+	}
+	for _, a := range authors {
+		if u := d.UserByName(a); u != nil {
+			s.authors[u.ID] = true
+		}
+	}
+	return s
+}
+
+func containsStr(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// The SQL each table is compared by, and the same fields computed from the
+// fake's data. The fields cover ids, references, flattened objects and
+// timestamps (compared as instants).
+const (
+	eventsCols    = "id, project_id, action_name, author_id, created_at, note_id, push_ref, wiki_page_slug"
+	labelCols     = "id, resource_type, resource_id, resource_iid, project_id, group_id, action, user_id, label_id, created_at"
+	stateCols     = "id, resource_type, resource_id, resource_iid, project_id, group_id, state, user_id, created_at"
+	milestoneCols = "id, resource_type, resource_id, resource_iid, project_id, action, user_id, milestone_id, created_at"
+	iterationCols = "id, resource_type, resource_id, resource_iid, project_id, action, user_id, iteration_id, created_at"
+	weightCols    = "id, issue_id, resource_iid, project_id, weight, user_id, created_at"
+)
+
+var tableCols = map[string]string{
+	"events": eventsCols, "label_events": labelCols, "state_events": stateCols,
+	"milestone_events": milestoneCols, "iteration_events": iterationCols, "weight_events": weightCols,
+}
+
+func expectEvents(d *gitlabfake.Data, s Scope) []string {
+	var out []string
+	for _, e := range d.Events {
+		if e.Hidden || e.CreatedAt.Before(s.since) || !(s.projects[e.ProjectID] || s.authors[e.AuthorID]) {
+			continue
+		}
+		note, ref, slug := "∅", "∅", "∅"
+		if e.Note != nil {
+			note = fmt.Sprint(e.Note.ID)
+		}
+		if e.Push != nil {
+			ref = e.Push.Ref
+		}
+		if e.Wiki != nil {
+			slug = e.Wiki.Slug
+		}
+		out = append(out, strings.Join([]string{fmt.Sprint(e.ID), fmt.Sprint(e.ProjectID), e.ActionName,
+			fmt.Sprint(e.AuthorID), ts(e.CreatedAt), note, ref, slug}, "|"))
+	}
+	return sortStrings(out)
+}
+
+func (s Scope) covers(r gitlabfake.ResourceEvent) bool {
+	if r.Hidden || r.CreatedAt.Before(s.since) {
+		return false
+	}
+	if r.ParentType == "Epic" {
+		return s.epicsOf[r.GroupID]
+	}
+	return s.projects[r.ProjectID]
+}
+
+func expectResource(d *gitlabfake.Data, s Scope, table string) []string {
+	var out []string
+	add := func(fields ...string) { out = append(out, strings.Join(fields, "|")) }
+	for _, r := range d.ResourceEvents(strings.TrimSuffix(table, "_events")) {
+		if !s.covers(r) {
+			continue
+		}
+		if (table == "iteration_events" || table == "weight_events") && !s.premium[r.ProjectID] {
+			continue
+		}
+		base := []string{fmt.Sprint(r.ID), r.ParentType, fmt.Sprint(r.ParentID), fmt.Sprint(r.ParentIID), id0(r.ProjectID)}
+		switch table {
+		case "label_events":
+			add(append(base, id0(r.GroupID), r.Action, id0(r.UserID), id0(r.LabelID), ts(r.CreatedAt))...)
+		case "state_events":
+			add(append(base, id0(r.GroupID), r.State, id0(r.UserID), ts(r.CreatedAt))...)
+		case "milestone_events":
+			add(append(base, r.Action, id0(r.UserID), id0(r.MilestoneID), ts(r.CreatedAt))...)
+		case "iteration_events":
+			add(append(base, r.Action, id0(r.UserID), id0(r.IterationID), ts(r.CreatedAt))...)
+		case "weight_events":
+			w := "∅"
+			if r.Weight != nil {
+				w = fmt.Sprint(*r.Weight)
+			}
+			add(fmt.Sprint(r.ID), fmt.Sprint(r.ParentID), fmt.Sprint(r.ParentIID), id0(r.ProjectID), w, id0(r.UserID), ts(r.CreatedAt))
+		}
+	}
+	return sortStrings(out)
+}
+
+func sortStrings(s []string) []string {
+	sort.Strings(s)
+	return s
+}
+
+// CheckExact compares every fact table, in DuckDB and in the Parquet
+// datasets under parquetDir, with the server's rows for scope s: nothing
+// missing, nothing doubled, fields equal.
+func CheckExact(t testing.TB, db *sql.DB, parquetDir string, d *gitlabfake.Data, s Scope) {
+	t.Helper()
+	for table, cols := range tableCols {
+		var want []string
+		if table == "events" {
+			want = expectEvents(d, s)
+		} else {
+			want = expectResource(d, s, table)
+		}
+		if len(want) == 0 {
+			t.Errorf("%s: the fake serves no rows in scope; the test proves nothing", table)
+		}
+		got := RowsOf(t, db, "SELECT "+cols+" FROM "+table)
+		sameRows(t, "duckdb "+table, got, want)
+		pq := filepath.Join(parquetDir, table, "**", "*.parquet")
+		got = RowsOf(t, db, fmt.Sprintf("SELECT %s FROM read_parquet('%s', hive_partitioning = true, union_by_name = true)", cols, pq))
+		sameRows(t, "parquet "+table, got, want)
+	}
+}
+
+// CheckDimensions asserts that every user, label and milestone referenced
+// by a fact row is in its dimension table.
+func CheckDimensions(t testing.TB, db *sql.DB) {
+	t.Helper()
+	for _, q := range []string{
+		"SELECT DISTINCT author_id FROM events WHERE author_id IS NOT NULL AND author_id NOT IN (SELECT id FROM users)",
+		"SELECT DISTINCT user_id FROM label_events WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM users)",
+		"SELECT DISTINCT user_id FROM state_events WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM users)",
+		"SELECT DISTINCT user_id FROM milestone_events WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM users)",
+		"SELECT DISTINCT user_id FROM iteration_events WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM users)",
+		"SELECT DISTINCT user_id FROM weight_events WHERE user_id IS NOT NULL AND user_id NOT IN (SELECT id FROM users)",
+		"SELECT DISTINCT label_id FROM label_events WHERE label_id IS NOT NULL AND label_id NOT IN (SELECT id FROM labels)",
+		"SELECT DISTINCT milestone_id FROM milestone_events WHERE milestone_id IS NOT NULL AND milestone_id NOT IN (SELECT id FROM milestones)",
+		"SELECT DISTINCT iteration_id FROM iteration_events WHERE iteration_id IS NOT NULL AND iteration_id NOT IN (SELECT id FROM iterations)",
+		"SELECT DISTINCT resource_id FROM label_events WHERE resource_type = 'Issue' AND resource_id NOT IN (SELECT id FROM issues)",
+		"SELECT DISTINCT resource_id FROM label_events WHERE resource_type = 'MergeRequest' AND resource_id NOT IN (SELECT id FROM merge_requests)",
+		"SELECT DISTINCT resource_id FROM label_events WHERE resource_type = 'Epic' AND resource_id NOT IN (SELECT id FROM epics)",
+	} {
+		if missing := RowsOf(t, db, q); len(missing) > 0 {
+			t.Errorf("dangling references: %s → %v", q, head(missing))
+		}
+	}
+}
+
+// RowsOf returns query's rows rendered as "a|b|c" strings, sorted; null
+// is ∅ and timestamps are UTC instants.
+func RowsOf(t testing.TB, db *sql.DB, query string) []string {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = render(v)
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func render(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "∅"
+	case time.Time:
+		return x.UTC().Format("2006-01-02T15:04:05.000000Z")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func ts(t time.Time) string { return render(t) }
+
+func id0(v int64) string {
+	if v == 0 {
+		return "∅"
+	}
+	return fmt.Sprint(v)
+}
+
+// sameRows compares two sorted row lists and reports a short diff.
+func sameRows(t testing.TB, what string, got, want []string) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	gs, ws := map[string]int{}, map[string]int{}
+	for _, g := range got {
+		gs[g]++
+	}
+	for _, w := range want {
+		ws[w]++
+	}
+	var missing, extra []string
+	for w, n := range ws {
+		if gs[w] < n {
+			missing = append(missing, w)
+		}
+	}
+	for g, n := range gs {
+		if ws[g] < n {
+			extra = append(extra, g)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	t.Errorf("%s: %d rows, want %d; %d missing (e.g. %v), %d extra or doubled (e.g. %v)",
+		what, len(got), len(want), len(missing), head(missing), len(extra), head(extra))
+}
+
+func head(s []string) []string { return s[:min(3, len(s))] }
+
+// NoTokenIn fails if token appears in any file under dir or in logs.
+func NoTokenIn(t testing.TB, dir, logs, token string) {
+	t.Helper()
+	if strings.Contains(logs, token) {
+		t.Error("the token appears in the logs")
+	}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(token)) {
+			t.Errorf("the token appears in %s", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

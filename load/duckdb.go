@@ -1,0 +1,513 @@
+package load
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/labtrail/labtrail/schemas"
+)
+
+// duckSink is the DuckDB side of the warehouse. It owns no connection: it
+// uses the Warehouse's write connection, and every call happens under the
+// Warehouse's mutex.
+type duckSink struct {
+	conn  *sql.Conn
+	runID string
+}
+
+func (d *duckSink) name() string { return "duckdb" }
+
+// stageTable is the temporary table dimension rows go through on their way to
+// an upsert. It lives only inside the upsert's transaction.
+const stageTable = "_labtrail_stage"
+
+// ensureTables creates missing tables (PRIMARY KEY id, NOT NULL where the
+// Arrow field is not nullable), adds columns appended to a schema since the
+// table was created, checks that existing columns have the expected types,
+// and creates the internal _labtrail_* tables.
+func (d *duckSink) ensureTables(ctx context.Context, tables []schemas.Table) error {
+	for _, t := range tables {
+		if err := d.ensureTable(ctx, t); err != nil {
+			return fmt.Errorf("load: preparing DuckDB table %s: %w", t.Name, err)
+		}
+	}
+	for _, ddl := range internalTables() {
+		if _, err := d.conn.ExecContext(ctx, ddl); err != nil {
+			return fmt.Errorf("load: creating internal tables: %w", err)
+		}
+	}
+	return nil
+}
+
+func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
+	rows, err := d.conn.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ?`, t.Name)
+	if err != nil {
+		return err
+	}
+	existing := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			rows.Close()
+			return err
+		}
+		existing[name] = typ
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+
+	if len(existing) == 0 {
+		var cols []string
+		for _, f := range t.Schema.Fields() {
+			typ, err := duckType(f.Type)
+			if err != nil {
+				return fmt.Errorf("column %s: %w", f.Name, err)
+			}
+			col := quoteIdent(f.Name) + " " + typ.ddl
+			if !f.Nullable {
+				col += " NOT NULL"
+			}
+			cols = append(cols, col)
+		}
+		cols = append(cols, "PRIMARY KEY ("+quoteIdent(schemas.ColID)+")")
+		_, err := d.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+quoteIdent(t.Name)+" (\n\t"+strings.Join(cols, ",\n\t")+"\n)")
+		return err
+	}
+
+	for _, f := range t.Schema.Fields() {
+		typ, err := duckType(f.Type)
+		if err != nil {
+			return fmt.Errorf("column %s: %w", f.Name, err)
+		}
+		got, ok := existing[f.Name]
+		if !ok {
+			// Added to the schema after the table was created. No NOT NULL:
+			// the rows already stored have no value for it.
+			if _, err := d.conn.ExecContext(ctx, "ALTER TABLE "+quoteIdent(t.Name)+" ADD COLUMN "+quoteIdent(f.Name)+" "+typ.ddl); err != nil {
+				return fmt.Errorf("adding column %s: %w", f.Name, err)
+			}
+			continue
+		}
+		if got != typ.describe {
+			return fmt.Errorf("column %s is %s in %s, the schema says %s (columns are never retyped)", f.Name, got, "DuckDB", typ.describe)
+		}
+	}
+	return nil
+}
+
+// existingIDs returns which of ids are already stored in table.
+func (d *duckSink) existingIDs(ctx context.Context, table string, ids []int64) (map[int64]struct{}, error) {
+	found := map[int64]struct{}{}
+	if len(ids) == 0 {
+		return found, nil
+	}
+	rows, err := d.conn.QueryContext(ctx, "SELECT "+quoteIdent(schemas.ColID)+" FROM "+quoteIdent(table)+
+		" WHERE "+quoteIdent(schemas.ColID)+" IN (SELECT unnest(?::BIGINT[]))", ids)
+	if err != nil {
+		return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)
+		}
+		found[id] = struct{}{}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)
+	}
+	return found, nil
+}
+
+// prepare opens a transaction and writes into it the batch's rows, the
+// manifest rows of the Parquet files the batch went to (b.files, filled by
+// the Parquet sink) and the watermarks. Nothing is visible to other
+// connections, or durable, until commit.
+func (d *duckSink) prepare(ctx context.Context, b *factBatch) (pending, error) {
+	if err := d.beginTx(ctx); err != nil {
+		return nil, err
+	}
+	p := &duckPending{d: d, files: b.files}
+	err := func() error {
+		if err := appendRows(ctx, d.conn, "", "", b.table.Name, b.table.Schema, b.rec, b.rowIndices()); err != nil {
+			return fmt.Errorf("appending to %s: %w", b.table.Name, err)
+		}
+		if err := insertFiles(ctx, d.conn, b.files, d.runID); err != nil {
+			return err
+		}
+		return upsertWatermarks(ctx, d.conn, b.marks, d.runID)
+	}()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("load: duckdb: %w", err), d.rollback())
+	}
+	return p, nil
+}
+
+// duckPending is a batch written inside an open DuckDB transaction.
+type duckPending struct {
+	d     *duckSink
+	files []fileEntry
+}
+
+// commit commits the transaction: the commit point of a fact batch. If
+// COMMIT fails, the manifest tells whether the transaction nevertheless
+// committed; if even that cannot be told, the error wraps errCommitUnknown
+// and the caller must leave the Parquet files for Open to reconcile.
+func (p *duckPending) commit(ctx context.Context) error {
+	_, err := p.d.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT")
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("load: duckdb: commit: %w", err)
+	// DuckDB rolls back a transaction whose COMMIT fails; make sure the
+	// connection is out of it, ignoring "no transaction is active".
+	_ = p.d.rollback()
+	if len(p.files) == 0 {
+		return err
+	}
+	n, qerr := countFiles(context.WithoutCancel(ctx), p.d.conn, p.files)
+	switch {
+	case qerr != nil:
+		return errors.Join(err, errCommitUnknown, qerr)
+	case n == len(p.files):
+		return nil // committed after all
+	case n == 0:
+		return err
+	default:
+		return errors.Join(err, errCommitUnknown, fmt.Errorf("%d of %d manifest rows present", n, len(p.files)))
+	}
+}
+
+func (p *duckPending) abort() error { return p.d.rollback() }
+
+func (d *duckSink) beginTx(ctx context.Context) error {
+	if _, err := d.conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return fmt.Errorf("load: duckdb: begin: %w", err)
+	}
+	return nil
+}
+
+// rollback ends the open transaction, if any. It ignores the caller's
+// context: a cancelled context must still roll back.
+func (d *duckSink) rollback() error {
+	_, err := d.conn.ExecContext(context.Background(), "ROLLBACK")
+	if err != nil && strings.Contains(err.Error(), "no transaction is active") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load: duckdb: rollback: %w", err)
+	}
+	return nil
+}
+
+// inTx runs fn inside a transaction on the write connection and commits.
+func (d *duckSink) inTx(ctx context.Context, fn func() error) error {
+	if err := d.beginTx(ctx); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		return errors.Join(err, d.rollback())
+	}
+	if _, err := d.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
+		return errors.Join(fmt.Errorf("load: duckdb: commit: %w", err), d.rollback())
+	}
+	return nil
+}
+
+// upsertDimension replaces or inserts rows (indices into rec) of dimension
+// table t, in one transaction: the rows are appended to a temporary stage
+// table, then INSERT OR REPLACE'd into t. rows must not repeat an id.
+func (d *duckSink) upsertDimension(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, rows []int) error {
+	cols := quotedColumns(t.Schema)
+	return d.inTx(ctx, func() error {
+		if _, err := d.conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+stageTable+" AS SELECT "+cols+
+			" FROM main."+quoteIdent(t.Name)+" LIMIT 0"); err != nil {
+			return fmt.Errorf("load: duckdb: staging %s: %w", t.Name, err)
+		}
+		if err := appendRows(ctx, d.conn, "temp", "main", stageTable, t.Schema, rec, rows); err != nil {
+			return fmt.Errorf("load: duckdb: staging %s: %w", t.Name, err)
+		}
+		if _, err := d.conn.ExecContext(ctx, "INSERT OR REPLACE INTO main."+quoteIdent(t.Name)+" ("+cols+") SELECT "+cols+
+			" FROM temp.main."+stageTable); err != nil {
+			return fmt.Errorf("load: duckdb: upserting %s: %w", t.Name, err)
+		}
+		if _, err := d.conn.ExecContext(ctx, "DROP TABLE temp.main."+stageTable); err != nil {
+			return fmt.Errorf("load: duckdb: dropping the %s stage: %w", t.Name, err)
+		}
+		return nil
+	})
+}
+
+// scanTable reads every row of t, ordered by id, into records of at most
+// batchRows rows allocated from mem, and hands each to emit, which must not
+// keep it past the call (scanTable releases it).
+func (d *duckSink) scanTable(ctx context.Context, t schemas.Table, mem memory.Allocator, batchRows int, emit func(arrow.RecordBatch) error) error {
+	rows, err := d.conn.QueryContext(ctx, "SELECT "+quotedColumns(t.Schema)+" FROM main."+quoteIdent(t.Name)+
+		" ORDER BY "+quoteIdent(schemas.ColID))
+	if err != nil {
+		return fmt.Errorf("load: duckdb: reading %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+
+	rb := array.NewRecordBuilder(mem, t.Schema)
+	defer rb.Release()
+	appenders := make([]func(any) error, t.Schema.NumFields())
+	for i := range appenders {
+		if appenders[i], err = builderAppender(rb.Field(i)); err != nil {
+			return fmt.Errorf("load: reading %s column %s: %w", t.Name, t.Schema.Field(i).Name, err)
+		}
+	}
+	vals := make([]any, len(appenders))
+	ptrs := make([]any, len(appenders))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	flush := func() error {
+		rec := rb.NewRecordBatch()
+		defer rec.Release()
+		return emit(rec)
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("load: duckdb: reading %s: %w", t.Name, err)
+		}
+		for i, app := range appenders {
+			if err := app(vals[i]); err != nil {
+				return fmt.Errorf("load: reading %s column %s: %w", t.Name, t.Schema.Field(i).Name, err)
+			}
+		}
+		if n++; n == batchRows {
+			if err := flush(); err != nil {
+				return err
+			}
+			n = 0
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load: duckdb: reading %s: %w", t.Name, err)
+	}
+	if n > 0 {
+		return flush()
+	}
+	return nil
+}
+
+// appendRows appends rows (indices into rec, whose columns are sc's) to
+// catalog.schema.table through a DuckDB Appender on conn, naming the columns
+// so that columns the table has beyond sc get their default. The Appender
+// writes into the connection's open transaction, if there is one.
+func appendRows(ctx context.Context, conn *sql.Conn, catalog, schema, table string, sc *arrow.Schema, rec arrow.RecordBatch, rows []int) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	getters := make([]func(int) driver.Value, sc.NumFields())
+	names := make([]string, sc.NumFields())
+	for i, f := range sc.Fields() {
+		g, err := valueGetter(rec.Column(i))
+		if err != nil {
+			return fmt.Errorf("column %s: %w", f.Name, err)
+		}
+		getters[i], names[i] = g, f.Name
+	}
+	return conn.Raw(func(dc any) error {
+		drv, ok := dc.(driver.Conn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		app, err := duckdb.NewAppenderWithColumns(drv, catalog, schema, table, names)
+		if err != nil {
+			return err
+		}
+		vals := make([]driver.Value, len(getters))
+		for n, i := range rows {
+			if n%8192 == 0 && ctx.Err() != nil {
+				return errors.Join(ctx.Err(), app.Close())
+			}
+			for c, get := range getters {
+				vals[c] = get(i)
+			}
+			if err := app.AppendRow(vals...); err != nil {
+				return errors.Join(err, app.Close())
+			}
+		}
+		return app.CloseWithCancel(ctx)
+	})
+}
+
+// valueGetter returns a function that reads row i of a as the Go value the
+// DuckDB Appender expects for the matching column type: int64, string, bool,
+// time.Time (UTC midnight for dates, the instant for timestamps), or nil for
+// null. It is driven by the Arrow type, never by the table.
+func valueGetter(a arrow.Array) (func(int) driver.Value, error) {
+	switch a := a.(type) {
+	case *array.Int64:
+		return func(i int) driver.Value {
+			if a.IsNull(i) {
+				return nil
+			}
+			return a.Value(i)
+		}, nil
+	case *array.String:
+		return func(i int) driver.Value {
+			if a.IsNull(i) {
+				return nil
+			}
+			return a.Value(i)
+		}, nil
+	case *array.LargeString:
+		return func(i int) driver.Value {
+			if a.IsNull(i) {
+				return nil
+			}
+			return a.Value(i)
+		}, nil
+	case *array.Boolean:
+		return func(i int) driver.Value {
+			if a.IsNull(i) {
+				return nil
+			}
+			return a.Value(i)
+		}, nil
+	case *array.Date32:
+		return func(i int) driver.Value {
+			if a.IsNull(i) {
+				return nil
+			}
+			return a.Value(i).ToTime()
+		}, nil
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		return func(i int) driver.Value {
+			if a.IsNull(i) {
+				return nil
+			}
+			return a.Value(i).ToTime(unit)
+		}, nil
+	}
+	return nil, fmt.Errorf("unsupported Arrow type %s", a.DataType())
+}
+
+// builderAppender returns a function that appends a value scanned from DuckDB
+// (nil, int64, string, bool or time.Time) to b. It is the inverse of
+// valueGetter.
+func builderAppender(b array.Builder) (func(any) error, error) {
+	mismatch := func(v any) error { return fmt.Errorf("cannot store %T in %s", v, b.Type()) }
+	switch b := b.(type) {
+	case *array.Int64Builder:
+		return func(v any) error {
+			switch x := v.(type) {
+			case nil:
+				b.AppendNull()
+			case int64:
+				b.Append(x)
+			default:
+				return mismatch(v)
+			}
+			return nil
+		}, nil
+	case *array.StringBuilder:
+		return func(v any) error {
+			switch x := v.(type) {
+			case nil:
+				b.AppendNull()
+			case string:
+				b.Append(x)
+			default:
+				return mismatch(v)
+			}
+			return nil
+		}, nil
+	case *array.BooleanBuilder:
+		return func(v any) error {
+			switch x := v.(type) {
+			case nil:
+				b.AppendNull()
+			case bool:
+				b.Append(x)
+			default:
+				return mismatch(v)
+			}
+			return nil
+		}, nil
+	case *array.Date32Builder:
+		return func(v any) error {
+			switch x := v.(type) {
+			case nil:
+				b.AppendNull()
+			case time.Time:
+				b.Append(arrow.Date32FromTime(x))
+			default:
+				return mismatch(v)
+			}
+			return nil
+		}, nil
+	case *array.TimestampBuilder:
+		unit := b.Type().(*arrow.TimestampType).Unit
+		return func(v any) error {
+			switch x := v.(type) {
+			case nil:
+				b.AppendNull()
+			case time.Time:
+				ts, err := arrow.TimestampFromTime(x, unit)
+				if err != nil {
+					return err
+				}
+				b.Append(ts)
+			default:
+				return mismatch(v)
+			}
+			return nil
+		}, nil
+	}
+	return nil, fmt.Errorf("unsupported Arrow type %s", b.Type())
+}
+
+// sqlType is how an Arrow type is spelled in DuckDB DDL and how
+// information_schema.columns reports it.
+type sqlType struct{ ddl, describe string }
+
+func duckType(t arrow.DataType) (sqlType, error) {
+	switch t := t.(type) {
+	case *arrow.Int64Type:
+		return sqlType{"BIGINT", "BIGINT"}, nil
+	case *arrow.StringType, *arrow.LargeStringType:
+		return sqlType{"VARCHAR", "VARCHAR"}, nil
+	case *arrow.BooleanType:
+		return sqlType{"BOOLEAN", "BOOLEAN"}, nil
+	case *arrow.Date32Type:
+		return sqlType{"DATE", "DATE"}, nil
+	case *arrow.TimestampType:
+		if t.Unit != arrow.Microsecond {
+			break
+		}
+		if t.TimeZone == "" {
+			return sqlType{"TIMESTAMP", "TIMESTAMP"}, nil
+		}
+		return sqlType{"TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"}, nil
+	}
+	return sqlType{}, fmt.Errorf("no DuckDB type for Arrow type %s", t)
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func quotedColumns(sc *arrow.Schema) string {
+	cols := make([]string, sc.NumFields())
+	for i, f := range sc.Fields() {
+		cols[i] = quoteIdent(f.Name)
+	}
+	return strings.Join(cols, ", ")
+}

@@ -1,0 +1,195 @@
+package load
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labtrail/labtrail/schemas"
+)
+
+// The exactly-once protocol relies on the Appender writing into the
+// connection's open transaction.
+func TestAppenderRollsBackWithTransaction(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.open("run1")
+	defer e.close(w)
+	rec := buildRecord(t, e.alloc, schemas.Events, events(t, "2024-03-01T00:00:00Z", 1, 2, 3)...)
+	defer rec.Release()
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.duck.beginTx(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendRows(e.ctx, w.conn, "", "", "events", schemas.Events.Schema, rec, []int{0, 2}); err != nil {
+		t.Fatal(err)
+	}
+	var inside, outside int
+	if err := w.conn.QueryRowContext(e.ctx, "SELECT count(*) FROM events").Scan(&inside); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.QueryRowContext(e.ctx, "SELECT count(*) FROM events").Scan(&outside); err != nil {
+		t.Fatal(err)
+	}
+	if inside != 2 || outside != 0 {
+		t.Errorf("inside the transaction %d rows, outside %d; want 2, 0", inside, outside)
+	}
+	if err := w.duck.rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.conn.QueryRowContext(e.ctx, "SELECT count(*) FROM events").Scan(&inside); err != nil {
+		t.Fatal(err)
+	}
+	if inside != 0 {
+		t.Errorf("%d rows after ROLLBACK", inside)
+	}
+	// A duplicate key fails the append (the PRIMARY KEY is the last line
+	// of defence against double loads).
+	if err := w.duck.inTx(e.ctx, func() error {
+		return appendRows(e.ctx, w.conn, "", "", "events", schemas.Events.Schema, rec, []int{0, 0})
+	}); err == nil {
+		t.Error("duplicate ids appended")
+	}
+	if err := w.conn.QueryRowContext(e.ctx, "SELECT count(*) FROM events").Scan(&inside); err != nil || inside != 0 {
+		t.Errorf("%d rows, %v", inside, err)
+	}
+}
+
+func TestSchemaEvolution(t *testing.T) {
+	e := newEnv(t)
+	path := e.opts("").DuckDBPath
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// events as an older labtrail created it: fewer columns, one row.
+	if _, err := db.Exec(`CREATE TABLE events (id BIGINT NOT NULL, project_id BIGINT, PRIMARY KEY (id));
+		INSERT INTO events VALUES (1, 7)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	w := e.open("run1")
+	var cols []string
+	for _, f := range schemas.Events.Schema.Fields() {
+		typ, _ := duckType(f.Type)
+		cols = append(cols, f.Name+"|"+typ.describe)
+	}
+	if got := query(t, w.DB(), "SELECT column_name, column_type FROM (DESCRIBE events)"); !slices.Equal(got, cols) {
+		t.Errorf("columns\n%q\nwant\n%q", got, cols)
+	}
+	if got := query(t, w.DB(), "SELECT id, project_id, action_name FROM events"); !slices.Equal(got, []string{"1|7|NULL"}) {
+		t.Errorf("rows %q", got)
+	}
+	// The old row counts as stored.
+	alloc := e.alloc
+	rec := buildRecord(t, alloc, schemas.Events, events(t, "2024-03-01T00:00:00Z", 1, 2)...)
+	n, err := w.AppendFacts(e.ctx, schemas.Events, rec)
+	rec.Release()
+	if err != nil || n != 1 {
+		t.Errorf("added %d, %v", n, err)
+	}
+	e.close(w)
+	alloc.AssertSize(t, 0)
+
+	// A retyped column is refused.
+	db, err = sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP TABLE users; CREATE TABLE users (id BIGINT PRIMARY KEY, username BIGINT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(e.ctx, e.opts("run2")); err == nil || !strings.Contains(err.Error(), "username") {
+		t.Errorf("Open with a retyped column: %v", err)
+	}
+	// ... and the failed Open released the lock.
+	db, err = sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP TABLE users`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	w = e.open("run3")
+	e.close(w)
+}
+
+func TestDimensions(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.open("run1")
+	defer e.close(w)
+	db := w.DB()
+	upsert := func(tbl schemas.Table, rows ...row) {
+		t.Helper()
+		rec := buildRecord(t, e.alloc, tbl, rows...)
+		defer rec.Release()
+		if err := w.UpsertDimension(e.ctx, tbl, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upsert(schemas.Users,
+		row{"id": 1, "username": "ann", "name": "Ann", "state": "active"},
+		row{"id": 2, "username": "bob", "name": "Bob", "state": "active"})
+	upsert(schemas.Users,
+		row{"id": 2, "username": "bob", "name": "Robert", "state": "blocked"},
+		row{"id": 3, "username": "cy", "name": "Cy 1"},
+		row{"id": 3, "username": "cy", "name": "Cy 2", "state": "active"})
+	want := []string{"1|ann|Ann|active", "2|bob|Robert|blocked", "3|cy|Cy 2|active"}
+	if got := query(t, db, "SELECT id, username, name, state FROM users ORDER BY id"); !slices.Equal(got, want) {
+		t.Errorf("users = %q, want %q", got, want)
+	}
+	closed := mustTime(t, "2024-02-03T04:05:06.789+01:00")
+	upsert(schemas.Issues, row{"id": 5, "iid": 1, "project_id": 7, "title": "t", "state": "closed",
+		"created_at": mustTime(t, "2024-01-01T00:00:00Z"), "closed_at": closed})
+	upsert(schemas.Milestones, row{"id": 8, "title": "v1", "due_date": time.Date(2024, 7, 31, 0, 0, 0, 0, time.UTC)})
+
+	if err := w.PublishDimensions(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tbl := range schemas.All() {
+		if tbl.Kind != schemas.Dimension {
+			continue
+		}
+		file := filepath.Join(e.pq(), tbl.Name, "data.parquet")
+		fromDuck := query(t, db, "SELECT * FROM "+tbl.Name+" ORDER BY id")
+		fromParquet := query(t, db, "SELECT * FROM read_parquet(?) ORDER BY id", file)
+		if !slices.Equal(fromDuck, fromParquet) {
+			t.Errorf("%s: duckdb %q, parquet %q", tbl.Name, fromDuck, fromParquet)
+		}
+	}
+	if got := query(t, db, "SELECT column_type FROM (DESCRIBE SELECT closed_at FROM read_parquet(?))", filepath.Join(e.pq(), "issues", "data.parquet")); !slices.Equal(got, []string{"TIMESTAMP WITH TIME ZONE"}) {
+		t.Errorf("closed_at type %q", got)
+	}
+	var got time.Time
+	if err := db.QueryRow("SELECT closed_at FROM read_parquet(?)", filepath.Join(e.pq(), "issues", "data.parquet")).Scan(&got); err != nil || !got.Equal(closed) {
+		t.Errorf("closed_at = %v, %v", got, err)
+	}
+	if got := query(t, db, "SELECT due_date::VARCHAR FROM read_parquet(?)", filepath.Join(e.pq(), "milestones", "data.parquet")); !slices.Equal(got, []string{"2024-07-31"}) {
+		t.Errorf("due_date = %q", got)
+	}
+
+	// Republished after a change, the file is replaced.
+	upsert(schemas.Users, row{"id": 1, "username": "ann", "name": "Annie", "state": "active"})
+	if err := w.PublishDimensions(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := query(t, db, "SELECT name FROM read_parquet(?) ORDER BY id", filepath.Join(e.pq(), "users", "data.parquet")); !slices.Equal(got, []string{"Annie", "Robert", "Cy 2"}) {
+		t.Errorf("republished users = %q", got)
+	}
+	if f := parquetFiles(t, filepath.Join(e.pq(), ".staging")); len(f) != 0 {
+		t.Errorf("staging left %q", f)
+	}
+}

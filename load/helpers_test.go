@@ -1,0 +1,272 @@
+package load
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/labtrail/labtrail/schemas"
+)
+
+// row gives some columns of a test row; the others are null, except the
+// NOT NULL metadata columns, which get fixed values.
+type row map[string]any
+
+var extractedAt = time.Date(2024, 6, 1, 8, 0, 0, 0, time.UTC)
+
+func mustTime(t testing.TB, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// buildRecord builds a record of t's schema from rows.
+func buildRecord(t testing.TB, mem memory.Allocator, tbl schemas.Table, rows ...row) arrow.RecordBatch {
+	t.Helper()
+	b := array.NewRecordBuilder(mem, tbl.Schema)
+	defer b.Release()
+	for _, r := range rows {
+		for i, f := range tbl.Schema.Fields() {
+			v, ok := r[f.Name]
+			if !ok {
+				switch f.Name {
+				case schemas.ColExtractedAt:
+					v = extractedAt
+				case schemas.ColRunID:
+					v = "test-run"
+				}
+			}
+			if v == nil {
+				b.Field(i).AppendNull()
+				continue
+			}
+			switch fb := b.Field(i).(type) {
+			case *array.Int64Builder:
+				switch x := v.(type) {
+				case int:
+					fb.Append(int64(x))
+				case int64:
+					fb.Append(x)
+				default:
+					t.Fatalf("column %s: %T", f.Name, v)
+				}
+			case *array.StringBuilder:
+				fb.Append(v.(string))
+			case *array.BooleanBuilder:
+				fb.Append(v.(bool))
+			case *array.Date32Builder:
+				fb.Append(arrow.Date32FromTime(v.(time.Time)))
+			case *array.TimestampBuilder:
+				ts, err := arrow.TimestampFromTime(v.(time.Time), arrow.Microsecond)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fb.Append(ts)
+			default:
+				t.Fatalf("column %s: builder %T", f.Name, fb)
+			}
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// event returns an events row created at created (RFC 3339, "" = null).
+func event(t testing.TB, id int, created string, action string) row {
+	r := row{"id": id, "project_id": 7, "action_name": action, "author_username": "ann"}
+	if created != "" {
+		r["created_at"] = mustTime(t, created)
+	}
+	return r
+}
+
+func events(t testing.TB, created string, ids ...int) []row {
+	var out []row
+	for _, id := range ids {
+		out = append(out, event(t, id, created, fmt.Sprintf("action-%d", id)))
+	}
+	return out
+}
+
+type env struct {
+	t     *testing.T
+	dir   string
+	alloc *memory.CheckedAllocator
+	ctx   context.Context
+}
+
+func newEnv(t *testing.T) *env {
+	return &env{t: t, dir: t.TempDir(), alloc: memory.NewCheckedAllocator(memory.NewGoAllocator()), ctx: context.Background()}
+}
+
+func (e *env) opts(runID string) Options {
+	return Options{
+		DuckDBPath: filepath.Join(e.dir, "warehouse", "gitlab.duckdb"),
+		ParquetDir: filepath.Join(e.dir, "warehouse", "parquet"),
+		RunID:      runID,
+		Logger:     slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Alloc:      e.alloc,
+	}
+}
+
+func (e *env) pq() string { return filepath.Join(e.dir, "warehouse", "parquet") }
+
+func (e *env) open(runID string) *Warehouse {
+	e.t.Helper()
+	w, err := Open(e.ctx, e.opts(runID))
+	if err != nil {
+		e.t.Fatalf("Open: %v", err)
+	}
+	return w
+}
+
+func (e *env) close(w *Warehouse) {
+	e.t.Helper()
+	if err := w.Close(); err != nil {
+		e.t.Fatalf("Close: %v", err)
+	}
+}
+
+// appendRows builds a record from rows, appends it and releases it.
+func (e *env) append(w *Warehouse, tbl schemas.Table, rows []row, marks ...Watermark) (int64, error) {
+	e.t.Helper()
+	rec := buildRecord(e.t, e.alloc, tbl, rows...)
+	defer rec.Release()
+	return w.AppendFacts(e.ctx, tbl, rec, marks...)
+}
+
+func (e *env) mustAppend(w *Warehouse, tbl schemas.Table, rows []row, marks ...Watermark) int64 {
+	e.t.Helper()
+	n, err := e.append(w, tbl, rows, marks...)
+	if err != nil {
+		e.t.Fatalf("AppendFacts: %v", err)
+	}
+	return n
+}
+
+// parquetGlob is how readers read a table's dataset.
+func (e *env) parquetGlob(table string) string {
+	return fmt.Sprintf("read_parquet('%s/%s/**/*.parquet', hive_partitioning = true, union_by_name = true)", e.pq(), table)
+}
+
+// memDB is an in-memory DuckDB for reading Parquet while no warehouse is open.
+func memDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// query returns the rows of q, each formatted as "v1|v2|...".
+func query(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			switch x := v.(type) {
+			case time.Time:
+				parts[i] = x.UTC().Format(time.RFC3339Nano)
+			case nil:
+				parts[i] = "NULL"
+			default:
+				parts[i] = fmt.Sprint(x)
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func queryInt(t *testing.T, db *sql.DB, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := db.QueryRowContext(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// sameRows checks that DuckDB's table and the Parquet dataset hold the same
+// rows, each id once, and returns them.
+func (e *env) sameRows(db *sql.DB, table string) []string {
+	e.t.Helper()
+	fromDuck := query(e.t, db, fmt.Sprintf("SELECT * FROM %s ORDER BY id", table))
+	fromParquet := query(e.t, db, fmt.Sprintf("SELECT * EXCLUDE (%s) FROM %s ORDER BY id", schemas.PartitionColumn, e.parquetGlob(table)))
+	if !slices.Equal(fromDuck, fromParquet) {
+		e.t.Fatalf("%s: DuckDB and Parquet differ\nduckdb:  %q\nparquet: %q", table, fromDuck, fromParquet)
+	}
+	if dups := query(e.t, db, fmt.Sprintf("SELECT id, count(*) FROM %s GROUP BY id HAVING count(*) > 1", e.parquetGlob(table))); len(dups) > 0 {
+		e.t.Fatalf("%s: ids stored more than once in Parquet: %q", table, dups)
+	}
+	return fromDuck
+}
+
+// parquetFiles lists the *.parquet files under dir, relative to it.
+func parquetFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func manifestPaths(t *testing.T, db *sql.DB, table string) []string {
+	return query(t, db, "SELECT path FROM _labtrail_files WHERE table_name = ? ORDER BY path", table)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

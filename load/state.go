@@ -1,0 +1,291 @@
+package load
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// internalTables returns the DDL of the internal tables. Timestamps are
+// TIMESTAMPTZ, stored at microsecond precision (finer digits of a time.Time
+// are truncated).
+//
+//   - _labtrail_watermarks: one row per stream; value is the newest source
+//     timestamp whose rows are all stored. Written only in the transaction
+//     that commits those rows (or by SetWatermarks).
+//   - _labtrail_files: the manifest. One row per committed fact Parquet
+//     file; path is relative to ParquetDir, with '/' separators. Open deletes
+//     fact files not listed here.
+//   - _labtrail_runs: one row per run (RecordRun upserts by run_id).
+//     rows_json is a JSON object {"<table>": <rows added>, ...} stored as
+//     VARCHAR; query it with e.g. rows_json->>'events' or
+//     json_extract(rows_json, '$.events')::BIGINT.
+func internalTables() []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS _labtrail_watermarks (
+	pipeline   VARCHAR NOT NULL,
+	scope      VARCHAR NOT NULL,
+	stream     VARCHAR NOT NULL,
+	"value"    TIMESTAMPTZ NOT NULL,
+	updated_at TIMESTAMPTZ NOT NULL,
+	run_id     VARCHAR,
+	PRIMARY KEY (pipeline, scope, stream)
+)`,
+		`CREATE TABLE IF NOT EXISTS _labtrail_files (
+	table_name VARCHAR NOT NULL,
+	path       VARCHAR NOT NULL PRIMARY KEY,
+	"rows"     BIGINT NOT NULL,
+	run_id     VARCHAR,
+	created_at TIMESTAMPTZ NOT NULL
+)`,
+		`CREATE TABLE IF NOT EXISTS _labtrail_runs (
+	run_id      VARCHAR NOT NULL PRIMARY KEY,
+	started_at  TIMESTAMPTZ,
+	ended_at    TIMESTAMPTZ,
+	outcome     VARCHAR,
+	error       VARCHAR,
+	rows_json   VARCHAR,
+	requests    BIGINT,
+	retries     BIGINT,
+	throttled   BIGINT,
+	bytes       BIGINT,
+	recorded_at TIMESTAMPTZ NOT NULL
+)`,
+	}
+}
+
+// WatermarkKey names one incremental stream: which pipeline, which scope
+// (project, group, instance...) and which stream of that scope.
+type WatermarkKey struct{ Pipeline, Scope, Stream string }
+
+// Watermark is the position of one stream: every row the stream produced up
+// to Value is stored.
+type Watermark struct {
+	WatermarkKey
+	Value time.Time
+}
+
+// Watermark returns the stored value of k, in UTC, and whether there is one.
+func (w *Warehouse) Watermark(ctx context.Context, k WatermarkKey) (time.Time, bool, error) {
+	if w.closed.Load() {
+		return time.Time{}, false, ErrClosed
+	}
+	var v time.Time
+	err := w.db.QueryRowContext(ctx, `SELECT "value" FROM _labtrail_watermarks WHERE pipeline = ? AND scope = ? AND stream = ?`,
+		k.Pipeline, k.Scope, k.Stream).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("load: reading watermark %s/%s/%s: %w", k.Pipeline, k.Scope, k.Stream, err)
+	}
+	return v.UTC(), true, nil
+}
+
+// Watermarks returns every stored watermark, ordered by pipeline, scope and
+// stream.
+func (w *Warehouse) Watermarks(ctx context.Context) ([]Watermark, error) {
+	if w.closed.Load() {
+		return nil, ErrClosed
+	}
+	rows, err := w.db.QueryContext(ctx, `SELECT pipeline, scope, stream, "value" FROM _labtrail_watermarks ORDER BY pipeline, scope, stream`)
+	if err != nil {
+		return nil, fmt.Errorf("load: reading watermarks: %w", err)
+	}
+	defer rows.Close()
+	var out []Watermark
+	for rows.Next() {
+		var m Watermark
+		if err := rows.Scan(&m.Pipeline, &m.Scope, &m.Stream, &m.Value); err != nil {
+			return nil, fmt.Errorf("load: reading watermarks: %w", err)
+		}
+		m.Value = m.Value.UTC()
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load: reading watermarks: %w", err)
+	}
+	return out, nil
+}
+
+// SetWatermarks stores marks in one transaction, as given: it does not
+// refuse to move a watermark backwards (callers decide; a full refresh may
+// want exactly that). If marks repeats a key, the last one wins. Use it only
+// for streams whose rows need no storing; otherwise pass the marks to
+// AppendFacts so they commit with the rows.
+func (w *Warehouse) SetWatermarks(ctx context.Context, marks ...Watermark) error {
+	if err := checkMarks(marks); err != nil {
+		return err
+	}
+	unlock, err := w.begin()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return w.setWatermarksLocked(ctx, marks)
+}
+
+func (w *Warehouse) setWatermarksLocked(ctx context.Context, marks []Watermark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	return w.duck.inTx(ctx, func() error { return upsertWatermarks(ctx, w.conn, marks, w.runID) })
+}
+
+func checkMarks(marks []Watermark) error {
+	for _, m := range marks {
+		if m.Value.IsZero() {
+			return fmt.Errorf("load: watermark %s/%s/%s has a zero value", m.Pipeline, m.Scope, m.Stream)
+		}
+	}
+	return nil
+}
+
+// upsertWatermarks writes marks through q (inside the caller's transaction).
+func upsertWatermarks(ctx context.Context, q execer, marks []Watermark, runID string) error {
+	last := map[WatermarkKey]int{}
+	for i, m := range marks {
+		last[m.WatermarkKey] = i
+	}
+	for i, m := range marks {
+		if last[m.WatermarkKey] != i {
+			continue
+		}
+		if _, err := q.ExecContext(ctx, `INSERT INTO _labtrail_watermarks (pipeline, scope, stream, "value", updated_at, run_id)
+			VALUES (?, ?, ?, ?, now(), ?)
+			ON CONFLICT (pipeline, scope, stream) DO UPDATE SET
+				"value" = excluded."value", updated_at = excluded.updated_at, run_id = excluded.run_id`,
+			m.Pipeline, m.Scope, m.Stream, m.Value.UTC(), runID); err != nil {
+			return fmt.Errorf("storing watermark %s/%s/%s: %w", m.Pipeline, m.Scope, m.Stream, err)
+		}
+	}
+	return nil
+}
+
+// RunRecord summarises one run for _labtrail_runs. Rows counts the rows each
+// table gained (stored as a JSON object in rows_json).
+type RunRecord struct {
+	RunID                               string
+	Start, End                          time.Time
+	Outcome                             string
+	Error                               string
+	Rows                                map[string]int64
+	Requests, Retries, Throttled, Bytes int64
+}
+
+// RecordRun stores r as the one row of r.RunID in _labtrail_runs, replacing
+// the row an earlier call stored for the same run. Zero times are stored as
+// NULL.
+func (w *Warehouse) RecordRun(ctx context.Context, r RunRecord) error {
+	if r.RunID == "" {
+		return errors.New("load: recording a run: RunRecord.RunID is empty")
+	}
+	rows := r.Rows
+	if rows == nil {
+		rows = map[string]int64{}
+	}
+	rowsJSON, err := json.Marshal(rows) // map keys come out sorted
+	if err != nil {
+		return fmt.Errorf("load: recording run %s: %w", r.RunID, err)
+	}
+	unlock, err := w.begin()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	_, err = w.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _labtrail_runs
+		(run_id, started_at, ended_at, outcome, error, rows_json, requests, retries, throttled, bytes, recorded_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())`,
+		r.RunID, nullTime(r.Start), nullTime(r.End), r.Outcome, r.Error, string(rowsJSON),
+		r.Requests, r.Retries, r.Throttled, r.Bytes)
+	if err != nil {
+		return fmt.Errorf("load: recording run %s: %w", r.RunID, err)
+	}
+	return nil
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
+
+// execer is what the state helpers need from a connection.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// fileEntry is one row of the _labtrail_files manifest.
+type fileEntry struct {
+	table string
+	path  string // relative to ParquetDir, '/'-separated
+	rows  int64
+}
+
+// insertFiles adds files to the manifest through q.
+func insertFiles(ctx context.Context, q execer, files []fileEntry, runID string) error {
+	for _, f := range files {
+		if _, err := q.ExecContext(ctx, `INSERT INTO _labtrail_files (table_name, path, "rows", run_id, created_at) VALUES (?, ?, ?, ?, now())`,
+			f.table, f.path, f.rows, runID); err != nil {
+			return fmt.Errorf("recording %s in the manifest: %w", f.path, err)
+		}
+	}
+	return nil
+}
+
+// deleteFiles removes paths from the manifest through q.
+func deleteFiles(ctx context.Context, q execer, paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM _labtrail_files WHERE path IN (SELECT unnest(?::VARCHAR[]))`, paths); err != nil {
+		return fmt.Errorf("removing %d files from the manifest: %w", len(paths), err)
+	}
+	return nil
+}
+
+// countFiles returns how many of files the manifest lists.
+func countFiles(ctx context.Context, q execer, files []fileEntry) (int, error) {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.path
+	}
+	rows, err := q.QueryContext(ctx, `SELECT count(*) FROM _labtrail_files WHERE path IN (SELECT unnest(?::VARCHAR[]))`, paths)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	n := 0
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n, rows.Err()
+}
+
+// loadManifest returns every manifest row, ordered by path.
+func loadManifest(ctx context.Context, q execer) ([]fileEntry, error) {
+	rows, err := q.QueryContext(ctx, `SELECT table_name, path, "rows" FROM _labtrail_files ORDER BY path`)
+	if err != nil {
+		return nil, fmt.Errorf("load: reading the file manifest: %w", err)
+	}
+	defer rows.Close()
+	var out []fileEntry
+	for rows.Next() {
+		var f fileEntry
+		if err := rows.Scan(&f.table, &f.path, &f.rows); err != nil {
+			return nil, fmt.Errorf("load: reading the file manifest: %w", err)
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load: reading the file manifest: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,615 @@
+// Package load stores labtrail tables in the local warehouse: one DuckDB file
+// and a directory of Parquet datasets that any engine can read.
+//
+// # Layout
+//
+//	<DuckDBPath>                      every table, plus _labtrail_watermarks,
+//	                                  _labtrail_files and _labtrail_runs
+//	<DuckDBPath>.lock                 flock held by the one writing process
+//	<ParquetDir>/<fact>/created_month=YYYY-MM/<run>-<seq>.parquet
+//	<ParquetDir>/<fact>/created_month=unknown/...   rows with a null created_at
+//	<ParquetDir>/<dimension>/data.parquet
+//	<ParquetDir>/.staging/            files being written; disposable
+//	<ParquetDir>/.compact/            partitions being compacted (see Compact)
+//
+// Readers use read_parquet('<ParquetDir>/<table>/**/*.parquet',
+// hive_partitioning = true, union_by_name = true); they never see a
+// half-written file, because every file is written under .staging, fsynced and
+// renamed into place.
+//
+// # Exactly once
+//
+// A fact row is stored at most once per id in each sink, and a watermark is
+// advanced only in the DuckDB transaction that stores the rows it covers.
+// DuckDB is the source of truth: the _labtrail_files manifest, committed in
+// that same transaction, lists every Parquet file whose rows are committed.
+// Open deletes fact files the manifest does not list (they belong to a batch
+// whose transaction never committed, so its rows will be fetched and written
+// again), which is what keeps read_parquet from ever returning a row twice.
+// See AppendFacts for the protocol.
+package load
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" database/sql driver
+
+	"github.com/labtrail/labtrail/internal/fsx"
+	"github.com/labtrail/labtrail/schemas"
+)
+
+// Options configure Open.
+type Options struct {
+	// DuckDBPath is the DuckDB database file, e.g. warehouse/gitlab.duckdb.
+	// Missing parent directories are created.
+	DuckDBPath string
+	// ParquetDir is the root of the Parquet datasets, e.g. warehouse/parquet.
+	ParquetDir string
+	// RunID identifies this run in _labtrail_* tables and in Parquet file
+	// names (characters other than [A-Za-z0-9._-] are replaced by '_' in
+	// names). Empty means a generated id (UTC time plus random suffix).
+	RunID string
+	// Logger receives reconciliation warnings and the like; nil discards.
+	Logger *slog.Logger
+	// Alloc allocates every Arrow buffer the warehouse creates; nil means
+	// memory.DefaultAllocator.
+	Alloc memory.Allocator
+}
+
+// ErrLocked is returned (wrapped) by Open when another process, or another
+// Warehouse in this process, holds the warehouse.
+var ErrLocked = errors.New("warehouse is locked by another labtrail")
+
+// ErrClosed is returned (wrapped) by methods called after Close.
+var ErrClosed = errors.New("warehouse is closed")
+
+// Warehouse is an open, exclusively locked warehouse. All its methods are
+// safe for concurrent use; methods that write (AppendFacts, SetWatermarks,
+// UpsertDimension, PublishDimensions, RecordRun, Compact) are serialised on
+// one DuckDB connection, methods that only read (Watermark, Watermarks) run
+// on the connection pool.
+type Warehouse struct {
+	duckPath   string
+	parquetDir string
+	runID      string
+	log        *slog.Logger
+	alloc      memory.Allocator
+
+	lock   *fsx.Lock
+	db     *sql.DB
+	closed atomic.Bool
+
+	// mu serialises every write. The fields below are guarded by it.
+	mu      sync.Mutex
+	conn    *sql.Conn // the only connection that writes
+	seq     int64     // last file sequence number used by this run
+	duck    *duckSink
+	parquet *parquetSink
+	// sinks is the order of the fact write protocol: every sink is
+	// prepared in this order, then committed in this order. DuckDB is last:
+	// its COMMIT is the commit point of a batch.
+	sinks []sink
+
+	// hook, when set by tests, is called at named points of the write
+	// protocols; an error it returns is treated like a failure at that point.
+	hook func(point string) error
+}
+
+// Open opens the warehouse for writing. It takes an exclusive, non-blocking
+// lock (flock on DuckDBPath+".lock"); if another labtrail holds it, the error
+// wraps ErrLocked. It then creates missing tables and columns in DuckDB and
+// reconciles the Parquet datasets with the _labtrail_files manifest:
+// interrupted compactions are finished or undone, .staging is emptied, and
+// fact files the manifest does not list are deleted (each logged at Warn).
+//
+// The caller must Close the Warehouse.
+func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
+	if opts.DuckDBPath == "" {
+		return nil, errors.New("load: open warehouse: Options.DuckDBPath is empty")
+	}
+	if opts.ParquetDir == "" {
+		return nil, errors.New("load: open warehouse: Options.ParquetDir is empty")
+	}
+	w := &Warehouse{
+		duckPath:   opts.DuckDBPath,
+		parquetDir: opts.ParquetDir,
+		runID:      opts.RunID,
+		log:        opts.Logger,
+		alloc:      opts.Alloc,
+	}
+	if w.runID == "" {
+		w.runID = generateRunID()
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if w.alloc == nil {
+		w.alloc = memory.DefaultAllocator
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, w.release())
+		}
+	}()
+
+	if err := fsx.MkdirAll(filepath.Dir(w.duckPath), 0o755); err != nil {
+		return nil, fmt.Errorf("load: creating the directory of %s: %w", w.duckPath, err)
+	}
+	if w.lock, err = lockWarehouse(w.duckPath); err != nil {
+		return nil, err
+	}
+	if w.db, err = sql.Open("duckdb", w.duckPath); err != nil {
+		return nil, fmt.Errorf("load: opening %s: %w", w.duckPath, err)
+	}
+	if w.conn, err = w.db.Conn(ctx); err != nil {
+		return nil, fmt.Errorf("load: opening %s: %w", w.duckPath, err)
+	}
+	w.duck = &duckSink{conn: w.conn, runID: w.runID}
+	w.parquet = &parquetSink{dir: w.parquetDir, alloc: w.alloc, nextName: w.nextFileName}
+	w.sinks = []sink{w.parquet, w.duck}
+
+	if err := w.duck.ensureTables(ctx, schemas.All()); err != nil {
+		return nil, err
+	}
+	if err := fsx.MkdirAll(w.parquetDir, 0o755); err != nil {
+		return nil, fmt.Errorf("load: creating %s: %w", w.parquetDir, err)
+	}
+	if err := w.reconcile(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Close checkpoints DuckDB (folding the WAL into the database file), closes
+// it and releases the lock. Close waits for a write in progress. Calling it
+// again returns nil.
+func (w *Warehouse) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if _, err := w.conn.ExecContext(context.Background(), "CHECKPOINT"); err != nil {
+		errs = append(errs, fmt.Errorf("load: checkpointing %s: %w", w.duckPath, err))
+	}
+	if err := w.release(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// release closes whatever Open managed to open.
+func (w *Warehouse) release() error {
+	var errs []error
+	if w.conn != nil {
+		if err := w.conn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("load: closing %s: %w", w.duckPath, err))
+		}
+		w.conn = nil
+	}
+	if w.db != nil {
+		// w.db stays set: DB and the read methods may race with Close, and
+		// a closed *sql.DB fails cleanly.
+		if err := w.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("load: closing %s: %w", w.duckPath, err))
+		}
+	}
+	if w.lock != nil {
+		if err := w.lock.Unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("load: unlocking %s: %w", w.duckPath, err))
+		}
+		w.lock = nil
+	}
+	return errors.Join(errs...)
+}
+
+// DB returns the DuckDB connection pool, for views and status queries.
+// Callers must not write fact tables or _labtrail_* tables through it, and
+// must not use it after Close.
+func (w *Warehouse) DB() *sql.DB { return w.db }
+
+// RunID returns the run id the warehouse writes into file names and
+// _labtrail_* rows.
+func (w *Warehouse) RunID() string { return w.runID }
+
+// OpenReadOnly opens the DuckDB file read-only, for the `sql` and `status`
+// commands: no lock file, no table creation, no reconciliation. DuckDB itself
+// refuses the open while another process has the file open for writing.
+func OpenReadOnly(ctx context.Context, duckdbPath string) (*sql.DB, error) {
+	if _, err := os.Stat(duckdbPath); err != nil {
+		return nil, fmt.Errorf("load: opening %s read-only: %w", duckdbPath, err)
+	}
+	db, err := sql.Open("duckdb", duckdbPath+"?access_mode=READ_ONLY")
+	if err != nil {
+		return nil, fmt.Errorf("load: opening %s read-only: %w", duckdbPath, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("load: opening %s read-only: %w", duckdbPath, err), db.Close())
+	}
+	return db, nil
+}
+
+// begin takes the write lock, failing if the warehouse is closed.
+func (w *Warehouse) begin() (unlock func(), err error) {
+	w.mu.Lock()
+	if w.closed.Load() {
+		w.mu.Unlock()
+		return nil, ErrClosed
+	}
+	return w.mu.Unlock, nil
+}
+
+func (w *Warehouse) at(point string) error {
+	if w.hook == nil {
+		return nil
+	}
+	return w.hook(point)
+}
+
+// nextFileName returns a new Parquet file name for this run. Guarded by mu.
+func (w *Warehouse) nextFileName() string {
+	w.seq++
+	return fmt.Sprintf("%s-%06d.parquet", fileSafe(w.runID), w.seq)
+}
+
+// checkRecord verifies that rec has t's columns, in t's order, with t's types,
+// and no null id.
+func checkRecord(t schemas.Table, rec arrow.RecordBatch) error {
+	got, want := rec.Schema(), t.Schema
+	if got.NumFields() != want.NumFields() {
+		return fmt.Errorf("record has %d columns, table %s has %d", got.NumFields(), t.Name, want.NumFields())
+	}
+	for i, f := range want.Fields() {
+		g := got.Field(i)
+		if g.Name != f.Name || !arrow.TypeEqual(g.Type, f.Type) {
+			return fmt.Errorf("record column %d is %s %s, table %s wants %s %s", i, g.Name, g.Type, t.Name, f.Name, f.Type)
+		}
+	}
+	id := idColumn(t)
+	if id < 0 {
+		return fmt.Errorf("table %s has no %s column", t.Name, schemas.ColID)
+	}
+	if rec.Column(id).NullN() > 0 {
+		return fmt.Errorf("record has rows with a null %s", schemas.ColID)
+	}
+	return nil
+}
+
+func idColumn(t schemas.Table) int {
+	idx := t.Schema.FieldIndices(schemas.ColID)
+	if len(idx) == 0 {
+		return -1
+	}
+	return idx[0]
+}
+
+func generateRunID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+	return time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// fileSafe maps s to a string usable in a file name on every platform.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// sink is one of the two stores fact rows go to (DuckDB and Parquet).
+// AppendFacts writes every batch to all sinks with a two-phase commit, so
+// that the batch ends up in all of them or, after Open's reconciliation, in
+// none:
+//
+//   - prepare makes b durable in the sink without making it visible to the
+//     sink's readers, and returns the pending write. It may add to b what
+//     later sinks need (the Parquet sink fills b.files, which DuckDB records
+//     in its manifest). If it fails, it leaves nothing behind.
+//   - pending.commit makes the write visible. Sinks are committed in order;
+//     the last sink's commit is the commit point of the batch. A commit
+//     error wrapping errCommitUnknown means the outcome is unknown: the
+//     caller then leaves everything as it is for Open to reconcile.
+//   - pending.abort undoes prepare and, if it ran, commit. It is called at
+//     most once, only if the batch fails before the commit point, and must
+//     work even when the context is cancelled.
+//
+// The Warehouse calls sinks only under its mutex, never concurrently.
+type sink interface {
+	name() string
+	prepare(ctx context.Context, b *factBatch) (pending, error)
+}
+
+// pending is a batch a sink has prepared; see sink.
+type pending interface {
+	commit(ctx context.Context) error
+	abort() error
+}
+
+// errCommitUnknown marks a commit whose outcome could not be determined.
+var errCommitUnknown = errors.New("outcome of the commit is unknown; the next Open reconciles the Parquet files with the DuckDB manifest")
+
+// factBatch is the new rows of one AppendFacts call, ready for the sinks.
+type factBatch struct {
+	table schemas.Table
+	rec   arrow.RecordBatch // the caller's record; rows are indices into it
+	parts []partition       // the rows to store, by created_at month
+	marks []Watermark
+	files []fileEntry // set by the Parquet sink's prepare
+}
+
+type partition struct {
+	month string // "YYYY-MM" or unknownMonth
+	rows  []int
+}
+
+func (b *factBatch) numRows() int {
+	n := 0
+	for _, p := range b.parts {
+		n += len(p.rows)
+	}
+	return n
+}
+
+// rowIndices returns the rows to store, partition by partition.
+func (b *factBatch) rowIndices() []int {
+	if len(b.parts) == 1 {
+		return b.parts[0].rows
+	}
+	out := make([]int, 0, b.numRows())
+	for _, p := range b.parts {
+		out = append(out, p.rows...)
+	}
+	return out
+}
+
+// AppendFacts adds rec's rows to fact table t in both sinks, exactly once:
+// rows whose id is already stored are dropped, and so are rows repeating an
+// id seen earlier in rec (the first one is kept). marks are written in the
+// same DuckDB transaction that makes the rows visible, so a watermark never
+// covers rows that are not stored; with an empty or nil rec, or when every
+// row is dropped, AppendFacts just stores marks. It returns how many rows it
+// added.
+//
+// rec must have t's columns in t's order with t's types and no null id. It
+// is not released (the caller owns it) and not retained after the call.
+//
+// Calls are serialised by the Warehouse. The protocol, under its mutex:
+//
+//  1. look up which of rec's ids DuckDB already has; keep the other rows,
+//     first occurrence of each id, grouped by created_at month (UTC);
+//  2. write each month's rows to a file in <ParquetDir>/.staging, fsync;
+//  3. BEGIN a DuckDB transaction; append the rows (DuckDB Appender, inside
+//     the transaction), add the files to _labtrail_files, upsert the marks;
+//  4. rename the files into their partitions (never replacing a file),
+//     fsync the partition directories;
+//  5. COMMIT.
+//
+// A failure before COMMIT rolls back and deletes the batch's files. A crash
+// between 4 and 5 leaves files the manifest does not list; Open deletes them,
+// and since their rows and watermarks were never committed the rows are
+// fetched and written again. Either way no reader sees a row twice.
+//
+// An error means the rows and marks were not stored. (In the one exception,
+// DuckDB failing its COMMIT and then failing to say whether it committed,
+// the error says so and leaves the batch's files for the next Open to keep
+// or delete according to the manifest.)
+func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.Record, marks ...Watermark) (int64, error) {
+	if t.Kind != schemas.Fact {
+		return 0, fmt.Errorf("load: AppendFacts: %s is not a fact table", t.Name)
+	}
+	if rec != nil {
+		if err := checkRecord(t, rec); err != nil {
+			return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
+		}
+	}
+	if err := checkMarks(marks); err != nil {
+		return 0, err
+	}
+	unlock, err := w.begin()
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+
+	if rec == nil || rec.NumRows() == 0 {
+		return 0, w.setWatermarksLocked(ctx, marks)
+	}
+	b, err := w.newFactBatch(ctx, t, rec, marks)
+	if err != nil {
+		return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
+	}
+	if len(b.parts) == 0 {
+		return 0, w.setWatermarksLocked(ctx, marks)
+	}
+	if err := w.writeBatch(ctx, b); err != nil {
+		return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
+	}
+	return int64(b.numRows()), nil
+}
+
+// newFactBatch drops the rows of rec whose id is stored or repeated, and
+// groups the others by partition.
+func (w *Warehouse) newFactBatch(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, marks []Watermark) (*factBatch, error) {
+	ids, ok := rec.Column(idColumn(t)).(*array.Int64)
+	if !ok {
+		return nil, fmt.Errorf("%s column is %T, not int64", schemas.ColID, rec.Column(idColumn(t)))
+	}
+	n := ids.Len()
+	unique := make([]int64, 0, n)
+	seen := make(map[int64]struct{}, n)
+	for i := range n {
+		if _, ok := seen[ids.Value(i)]; !ok {
+			seen[ids.Value(i)] = struct{}{}
+			unique = append(unique, ids.Value(i))
+		}
+	}
+	stored, err := w.duck.existingIDs(ctx, t.Name, unique)
+	if err != nil {
+		return nil, err
+	}
+	month, err := monthOf(t, rec)
+	if err != nil {
+		return nil, err
+	}
+
+	clear(seen)
+	byMonth := map[string]int{}
+	b := &factBatch{table: t, rec: rec, marks: marks}
+	for i := range n {
+		id := ids.Value(i)
+		if _, ok := stored[id]; ok {
+			continue
+		}
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		seen[id] = struct{}{}
+		m := month(i)
+		p, ok := byMonth[m]
+		if !ok {
+			p = len(b.parts)
+			byMonth[m] = p
+			b.parts = append(b.parts, partition{month: m})
+		}
+		b.parts[p].rows = append(b.parts[p].rows, i)
+	}
+	return b, nil
+}
+
+// monthOf returns a function giving the partition of row i of rec: the UTC
+// month of created_at, or unknownMonth when it is null.
+func monthOf(t schemas.Table, rec arrow.RecordBatch) (func(int) string, error) {
+	idx := t.Schema.FieldIndices(schemas.ColCreatedAt)
+	if len(idx) == 0 {
+		return nil, fmt.Errorf("fact table %s has no %s column to partition by", t.Name, schemas.ColCreatedAt)
+	}
+	col, ok := rec.Column(idx[0]).(*array.Timestamp)
+	if !ok {
+		return nil, fmt.Errorf("%s.%s is %s, not a timestamp", t.Name, schemas.ColCreatedAt, rec.Column(idx[0]).DataType())
+	}
+	unit := col.DataType().(*arrow.TimestampType).Unit
+	return func(i int) string {
+		if col.IsNull(i) {
+			return unknownMonth
+		}
+		return col.Value(i).ToTime(unit).UTC().Format("2006-01")
+	}, nil
+}
+
+// writeBatch runs the two-phase commit of b over w.sinks.
+func (w *Warehouse) writeBatch(ctx context.Context, b *factBatch) error {
+	var prepared []pending
+	abortAll := func(cause error) error {
+		errs := []error{cause}
+		for i := len(prepared) - 1; i >= 0; i-- {
+			errs = append(errs, prepared[i].abort())
+		}
+		return errors.Join(errs...)
+	}
+	for _, s := range w.sinks {
+		p, err := s.prepare(ctx, b)
+		if err != nil {
+			return abortAll(err)
+		}
+		prepared = append(prepared, p)
+	}
+	for i, p := range prepared {
+		if err := w.at("commit " + w.sinks[i].name()); err != nil {
+			return abortAll(err)
+		}
+		if err := p.commit(ctx); err != nil {
+			if errors.Is(err, errCommitUnknown) {
+				w.log.Error("a batch may or may not have committed; leaving its files for the next Open to reconcile",
+					"table", b.table.Name, "err", err)
+				return err
+			}
+			return abortAll(err)
+		}
+	}
+	return nil
+}
+
+// UpsertDimension writes rec's rows into dimension table t in DuckDB,
+// replacing stored rows with the same id (latest wins; when rec repeats an
+// id, its last row wins), in one transaction. The Parquet copy of t changes
+// only at the next PublishDimensions.
+//
+// rec must have t's columns in t's order with t's types and no null id; it
+// is not released. Safe for concurrent use (calls are serialised).
+func (w *Warehouse) UpsertDimension(ctx context.Context, t schemas.Table, rec arrow.Record) error {
+	if t.Kind != schemas.Dimension {
+		return fmt.Errorf("load: UpsertDimension: %s is not a dimension table", t.Name)
+	}
+	if rec == nil || rec.NumRows() == 0 {
+		return nil
+	}
+	if err := checkRecord(t, rec); err != nil {
+		return fmt.Errorf("load: UpsertDimension %s: %w", t.Name, err)
+	}
+	unlock, err := w.begin()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// Keep the last row of each id, in row order.
+	ids, ok := rec.Column(idColumn(t)).(*array.Int64)
+	if !ok {
+		return fmt.Errorf("load: UpsertDimension %s: %s column is %T, not int64", t.Name, schemas.ColID, rec.Column(idColumn(t)))
+	}
+	last := make(map[int64]int, ids.Len())
+	for i := range ids.Len() {
+		last[ids.Value(i)] = i
+	}
+	rows := make([]int, 0, len(last))
+	for i := range ids.Len() {
+		if last[ids.Value(i)] == i {
+			rows = append(rows, i)
+		}
+	}
+	return w.duck.upsertDimension(ctx, t, rec, rows)
+}
+
+// PublishDimensions rewrites <ParquetDir>/<dimension>/data.parquet for every
+// dimension table from its DuckDB rows (ordered by id), each file atomically:
+// written in .staging, fsynced, renamed over the previous one. On error some
+// dimensions may already be published; each file is whole either way.
+func (w *Warehouse) PublishDimensions(ctx context.Context) error {
+	unlock, err := w.begin()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, t := range schemas.All() {
+		if t.Kind != schemas.Dimension {
+			continue
+		}
+		err := w.parquet.publishDimension(ctx, t, func(emit func(arrow.RecordBatch) error) error {
+			return w.duck.scanTable(ctx, t, w.alloc, rowGroupRows, emit)
+		})
+		if err != nil {
+			return fmt.Errorf("load: publishing %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package transform
+
+import "github.com/labtrail/labtrail/extract"
+
+// Dimension rows: one per entity, the latest values seen. A nil entity
+// appends nothing.
+
+// AppendUser appends one row of schemas.Users.
+func AppendUser(b *Builder, u *extract.User) {
+	if u == nil {
+		return
+	}
+	b.setInt64Val("id", u.ID)
+	b.setStringVal("username", u.Username)
+	b.setStringVal("name", u.Name)
+	b.setStringVal("state", u.State)
+	b.setStringVal("avatar_url", u.AvatarURL)
+	b.setStringVal("web_url", u.WebURL)
+	b.endRow()
+}
+
+// AppendLabel appends one row of schemas.Labels.
+func AppendLabel(b *Builder, l *extract.Label) {
+	if l == nil {
+		return
+	}
+	b.setInt64Val("id", l.ID)
+	b.setStringVal("name", l.Name)
+	b.setStringVal("color", l.Color)
+	b.setString("description", l.Description)
+	b.endRow()
+}
+
+// AppendMilestone appends one row of schemas.Milestones.
+func AppendMilestone(b *Builder, m *extract.Milestone) {
+	if m == nil {
+		return
+	}
+	b.setInt64Val("id", m.ID)
+	b.setInt64("iid", m.IID)
+	b.setInt64("project_id", m.ProjectID)
+	b.setInt64("group_id", m.GroupID)
+	b.setStringVal("title", m.Title)
+	b.setStringVal("state", m.State)
+	b.setDate("due_date", m.DueDate)
+	b.setDate("start_date", m.StartDate)
+	b.setStringVal("web_url", m.WebURL)
+	b.endRow()
+}
+
+// AppendIteration appends one row of schemas.Iterations. A null or absent
+// state is null.
+func AppendIteration(b *Builder, it *extract.Iteration) {
+	if it == nil {
+		return
+	}
+	b.setInt64Val("id", it.ID)
+	b.setInt64("iid", it.IID)
+	b.setInt64("group_id", it.GroupID)
+	b.setString("title", it.Title)
+	b.setStringNZ("state", string(it.State))
+	b.setDate("start_date", it.StartDate)
+	b.setDate("due_date", it.DueDate)
+	b.setStringVal("web_url", it.WebURL)
+	b.endRow()
+}
+
+// AppendProject appends one row of schemas.Projects. A missing namespace
+// leaves namespace_id null.
+func AppendProject(b *Builder, p *extract.Project) {
+	if p == nil {
+		return
+	}
+	b.setInt64Val("id", p.ID)
+	b.setStringVal("path_with_namespace", p.PathWithNamespace)
+	b.setStringVal("name", p.Name)
+	if ns := p.Namespace; ns != nil {
+		b.setInt64Val("namespace_id", ns.ID)
+	}
+	b.setStringVal("web_url", p.WebURL)
+	b.endRow()
+}
+
+// setIssuable fills the columns issues and merge requests share.
+func setIssuable(b *Builder, i *extract.Issue) {
+	b.setInt64Val("id", i.ID)
+	b.setInt64Val("iid", i.IID)
+	b.setInt64Val("project_id", i.ProjectID)
+	b.setStringVal("title", i.Title)
+	b.setStringVal("state", i.State)
+	if a := i.Author; a != nil {
+		b.setInt64Val("author_id", a.ID)
+	}
+	b.setTime("created_at", i.CreatedAt)
+	b.setTime("updated_at", i.UpdatedAt)
+	b.setTimePtr("closed_at", i.ClosedAt)
+	b.setStringVal("web_url", i.WebURL)
+}
+
+// AppendIssue appends one row of schemas.Issues and collects the author into
+// refs.
+func AppendIssue(b *Builder, refs *Refs, i *extract.Issue) {
+	if i == nil {
+		return
+	}
+	setIssuable(b, i)
+	b.endRow()
+	refs.AddUser(i.Author)
+}
+
+// AppendMergeRequest appends one row of schemas.MergeRequests and collects
+// the author into refs.
+func AppendMergeRequest(b *Builder, refs *Refs, m *extract.MergeRequest) {
+	if m == nil {
+		return
+	}
+	setIssuable(b, &m.Issue)
+	b.setTimePtr("merged_at", m.MergedAt)
+	b.endRow()
+	refs.AddUser(m.Author)
+}
+
+// AppendEpic appends one row of schemas.Epics and collects the author into
+// refs.
+func AppendEpic(b *Builder, refs *Refs, e *extract.Epic) {
+	if e == nil {
+		return
+	}
+	b.setInt64Val("id", e.ID)
+	b.setInt64Val("iid", e.IID)
+	b.setInt64Val("group_id", e.GroupID)
+	b.setStringVal("title", e.Title)
+	b.setStringVal("state", e.State)
+	if a := e.Author; a != nil {
+		b.setInt64Val("author_id", a.ID)
+	}
+	b.setTime("created_at", e.CreatedAt)
+	b.setTime("updated_at", e.UpdatedAt)
+	b.setTimePtr("closed_at", e.ClosedAt)
+	b.setStringVal("web_url", e.WebURL)
+	b.endRow()
+	refs.AddUser(e.Author)
+}

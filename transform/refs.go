@@ -1,0 +1,173 @@
+package transform
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/schemas"
+)
+
+// TableRecord is a record of the rows of Table; its schema is Table.Schema.
+type TableRecord struct {
+	Table schemas.Table
+	Rec   arrow.RecordBatch
+}
+
+// Refs collects the users, labels, milestones and iterations that fact rows
+// reference (latest seen wins, by id), so the orchestrator can upsert them
+// into the dimension tables in the same run. Null objects are not collected.
+// Refs keeps copies: the entities passed in may be reused afterwards.
+//
+// A nil *Refs is allowed everywhere: it collects nothing, its Len is 0 and
+// its Records are none. Not safe for concurrent use.
+type Refs struct {
+	users      map[int64]extract.User
+	labels     map[int64]extract.Label
+	milestones map[int64]extract.Milestone
+	iterations map[int64]extract.Iteration
+}
+
+// NewRefs returns an empty Refs.
+func NewRefs() *Refs {
+	return &Refs{
+		users:      make(map[int64]extract.User),
+		labels:     make(map[int64]extract.Label),
+		milestones: make(map[int64]extract.Milestone),
+		iterations: make(map[int64]extract.Iteration),
+	}
+}
+
+// Len returns the number of distinct entities collected, all dimensions
+// together.
+func (r *Refs) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.users) + len(r.labels) + len(r.milestones) + len(r.iterations)
+}
+
+// Reset forgets everything collected.
+func (r *Refs) Reset() {
+	if r == nil {
+		return
+	}
+	clear(r.users)
+	clear(r.labels)
+	clear(r.milestones)
+	clear(r.iterations)
+}
+
+// AddUser collects u (nil is ignored).
+func (r *Refs) AddUser(u *extract.User) {
+	if r == nil || u == nil {
+		return
+	}
+	if r.users == nil {
+		r.users = make(map[int64]extract.User)
+	}
+	r.users[u.ID] = *u // no pointers inside: the copy is deep
+}
+
+// AddLabel collects l (nil is ignored).
+func (r *Refs) AddLabel(l *extract.Label) {
+	if r == nil || l == nil {
+		return
+	}
+	if r.labels == nil {
+		r.labels = make(map[int64]extract.Label)
+	}
+	if old, ok := r.labels[l.ID]; ok && old.Name == l.Name && old.Color == l.Color && eqPtr(old.Description, l.Description) {
+		return // unchanged: spare the copy
+	}
+	c := *l
+	c.Description = clonePtr(l.Description)
+	r.labels[l.ID] = c
+}
+
+// AddMilestone collects m (nil is ignored).
+func (r *Refs) AddMilestone(m *extract.Milestone) {
+	if r == nil || m == nil {
+		return
+	}
+	if r.milestones == nil {
+		r.milestones = make(map[int64]extract.Milestone)
+	}
+	if old, ok := r.milestones[m.ID]; ok && old.Title == m.Title && old.State == m.State && old.WebURL == m.WebURL &&
+		eqPtr(old.IID, m.IID) && eqPtr(old.ProjectID, m.ProjectID) && eqPtr(old.GroupID, m.GroupID) &&
+		eqDate(old.DueDate, m.DueDate) && eqDate(old.StartDate, m.StartDate) {
+		return
+	}
+	c := *m
+	c.IID, c.ProjectID, c.GroupID = clonePtr(m.IID), clonePtr(m.ProjectID), clonePtr(m.GroupID)
+	c.DueDate, c.StartDate = clonePtr(m.DueDate), clonePtr(m.StartDate)
+	r.milestones[m.ID] = c
+}
+
+// AddIteration collects it (nil is ignored).
+func (r *Refs) AddIteration(it *extract.Iteration) {
+	if r == nil || it == nil {
+		return
+	}
+	if r.iterations == nil {
+		r.iterations = make(map[int64]extract.Iteration)
+	}
+	if old, ok := r.iterations[it.ID]; ok && old.State == it.State && old.WebURL == it.WebURL &&
+		eqPtr(old.IID, it.IID) && eqPtr(old.GroupID, it.GroupID) && eqPtr(old.Title, it.Title) &&
+		eqDate(old.StartDate, it.StartDate) && eqDate(old.DueDate, it.DueDate) {
+		return
+	}
+	c := *it
+	c.IID, c.GroupID, c.Title = clonePtr(it.IID), clonePtr(it.GroupID), clonePtr(it.Title)
+	c.StartDate, c.DueDate = clonePtr(it.StartDate), clonePtr(it.DueDate)
+	r.iterations[it.ID] = c
+}
+
+// Records returns one record per non-empty dimension, in the order users,
+// labels, milestones, iterations, each with the schema of schemas.Users,
+// Labels, Milestones or Iterations and its rows sorted by id. The caller
+// releases the records. Records does not reset r.
+func (r *Refs) Records(mem memory.Allocator, m Meta) []TableRecord {
+	if r == nil {
+		return nil
+	}
+	var out []TableRecord
+	out = appendDim(out, mem, m, schemas.Users, r.users, AppendUser)
+	out = appendDim(out, mem, m, schemas.Labels, r.labels, AppendLabel)
+	out = appendDim(out, mem, m, schemas.Milestones, r.milestones, AppendMilestone)
+	out = appendDim(out, mem, m, schemas.Iterations, r.iterations, AppendIteration)
+	return out
+}
+
+func appendDim[T any](out []TableRecord, mem memory.Allocator, m Meta, t schemas.Table,
+	byID map[int64]T, appendRow func(*Builder, *T)) []TableRecord {
+	if len(byID) == 0 {
+		return out
+	}
+	b := NewBuilder(mem, t, m)
+	defer b.Release()
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		v := byID[id]
+		appendRow(b, &v)
+	}
+	return append(out, TableRecord{Table: t, Rec: b.NewRecord()})
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
+
+func eqPtr[T comparable](a, b *T) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
+}
+
+func eqDate(a, b *extract.Date) bool {
+	return a == b || (a != nil && b != nil && a.Time.Equal(b.Time) && a.Location() == b.Location())
+}
