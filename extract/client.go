@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -134,64 +135,59 @@ func (noLimit) Wait(context.Context) error { return nil }
 // a server that answers 429 forever must not hold a run forever.
 const maxThrottledAttempts = 50
 
-// page is one fetched page: its raw JSON body and the next page number
-// (0 when this was the last page).
-type page struct {
-	body []byte
-	next int64
-}
-
-// get fetches one page of path with query q. It retries 429 (after the
-// pool-wide pause), 5xx, network faults and bodies that are not valid JSON,
-// so that a page is either wholly read or not used at all.
-func (c *Client) get(ctx context.Context, path string, q url.Values) (page, error) {
+// get fetches one page of path with query q, decodes it into v and returns
+// the next page number (0 when this was the last page). It retries 429
+// (after the pool-wide pause), 5xx, network faults and bodies that are not
+// valid JSON, so that a page is either wholly read or not used at all. A
+// body that is valid JSON of the wrong shape is not retried.
+func (c *Client) get(ctx context.Context, path string, q url.Values, v any) (int64, error) {
 	endpoint := path
 	if p := q.Get("page"); p != "" {
 		endpoint += " page " + p
 	}
 	faults, throttled := 0, 0
 	for {
-		pg, status, retryAfter, err := c.attempt(ctx, path, q)
+		next, status, retryAfter, err := c.attempt(ctx, path, q, v)
 		if err == nil {
-			return pg, nil
+			return next, nil
 		}
 		if ctx.Err() != nil {
-			return page{}, context.Cause(ctx)
+			return 0, context.Cause(ctx)
 		}
 		switch {
 		case status == http.StatusUnauthorized:
-			return page{}, fmt.Errorf("GET %s: %w: GitLab answered 401 Unauthorized; check the token in $%s (expired, revoked or lacking read_api scope)", endpoint, ErrUnauthorized, c.tokenEnv)
+			return 0, fmt.Errorf("GET %s: %w: GitLab answered 401 Unauthorized; check the token in $%s (expired, revoked or lacking read_api scope)", endpoint, ErrUnauthorized, c.tokenEnv)
 		case status == http.StatusForbidden:
-			return page{}, fmt.Errorf("GET %s: %w (403)", endpoint, ErrForbidden)
+			return 0, fmt.Errorf("GET %s: %w (403)", endpoint, ErrForbidden)
 		case status == http.StatusNotFound:
-			return page{}, fmt.Errorf("GET %s: %w (404)", endpoint, ErrNotFound)
+			return 0, fmt.Errorf("GET %s: %w (404)", endpoint, ErrNotFound)
 		case status == http.StatusTooManyRequests:
 			c.Stats.Throttled.Add(1)
 			throttled++
 			if throttled >= maxThrottledAttempts {
-				return page{}, fmt.Errorf("GET %s: %w: still throttled (429) after %d attempts", endpoint, ErrGaveUp, throttled)
+				return 0, fmt.Errorf("GET %s: %w: still throttled (429) after %d attempts", endpoint, ErrGaveUp, throttled)
 			}
 			if retryAfter <= 0 {
 				retryAfter = c.backoff(throttled)
 			}
 			// Jitter spreads the pool's wake-up so it does not hit the
 			// server as one burst.
-			c.throttle.PauseUntil(time.Now().Add(retryAfter + rand.N(retryAfter/4+time.Millisecond)))
+			c.throttle.Throttled(time.Now(), retryAfter+rand.N(retryAfter/4+time.Millisecond))
 			c.Stats.Retries.Add(1)
 			continue
 		case status >= 500 || status == 0:
 			faults++
 			if faults >= c.maxAttempts {
-				return page{}, fmt.Errorf("GET %s: %w (%d attempts): %w", endpoint, ErrGaveUp, faults, err)
+				return 0, fmt.Errorf("GET %s: %w (%d attempts): %w", endpoint, ErrGaveUp, faults, err)
 			}
 			c.log.Debug("retrying", "endpoint", endpoint, "attempt", faults, "err", err)
 			c.Stats.Retries.Add(1)
 			if err := sleep(ctx, c.backoff(faults)); err != nil {
-				return page{}, err
+				return 0, err
 			}
 			continue
 		default:
-			return page{}, fmt.Errorf("GET %s: %w", endpoint, err)
+			return 0, fmt.Errorf("GET %s: %w", endpoint, err)
 		}
 	}
 }
@@ -203,14 +199,15 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// attempt sends one request. status is 0 for faults below HTTP (network,
-// timeout, cut-off or invalid body), which are retryable.
-func (c *Client) attempt(ctx context.Context, path string, q url.Values) (pg page, status int, retryAfter time.Duration, err error) {
+// attempt sends one request and decodes its body into v. status is 0 for
+// faults below HTTP (network, timeout, cut-off or invalid body), which are
+// retryable, and -1 for errors that no retry can mend.
+func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any) (next int64, status int, retryAfter time.Duration, err error) {
 	if err := c.throttle.Wait(ctx); err != nil {
-		return page{}, 0, 0, err
+		return 0, 0, 0, err
 	}
 	if err := c.sem.Acquire(ctx, 1); err != nil {
-		return page{}, 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer c.sem.Release(1)
 
@@ -219,7 +216,7 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values) (pg pag
 		func(r *retryablehttp.Request) error { r.URL.RawQuery = q.Encode(); return nil },
 	})
 	if err != nil {
-		return page{}, -1, 0, fmt.Errorf("building request: %w", err)
+		return 0, -1, 0, fmt.Errorf("building request: %w", err)
 	}
 	c.Stats.Requests.Add(1)
 	var buf bytes.Buffer
@@ -230,22 +227,27 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values) (pg pag
 	}
 	if err != nil {
 		if resp == nil || resp.Response == nil {
-			return page{}, 0, 0, err // network fault or timeout
+			return 0, 0, 0, err // network fault or timeout
 		}
 		status = resp.StatusCode
 		if status < 300 {
-			return page{}, 0, 0, fmt.Errorf("reading body: %w", err) // cut off mid-body
+			return 0, 0, 0, fmt.Errorf("reading body: %w", err) // cut off mid-body
 		}
 		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s >= 0 {
 			retryAfter = time.Duration(s) * time.Second
 		}
-		return page{}, status, retryAfter, err
+		return 0, status, retryAfter, err
 	}
-	body := buf.Bytes()
-	if !json.Valid(body) {
-		return page{}, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?)", resp.StatusCode, len(body))
+	// Unmarshal checks the whole body before it fills v, so a cut-off
+	// page never leaves v half-filled.
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?): %w", resp.StatusCode, buf.Len(), err)
+		}
+		return 0, -1, 0, fmt.Errorf("decoding: %w", err)
 	}
-	return page{body: body, next: nextPage(resp)}, resp.StatusCode, 0, nil
+	return nextPage(resp), resp.StatusCode, 0, nil
 }
 
 // nextPage reads x-next-page, or failing that the Link header's rel="next";

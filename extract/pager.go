@@ -2,7 +2,6 @@ package extract
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -25,7 +24,7 @@ func each[T any](ctx context.Context, c *Client, path string, q url.Values, fn f
 	for n := int64(1); ; {
 		q.Set("page", strconv.FormatInt(n, 10))
 		var rows []T
-		next, err := c.fetch(ctx, path, q, &rows)
+		next, err := c.get(ctx, path, q, &rows)
 		if err != nil {
 			return err
 		}
@@ -42,18 +41,6 @@ func each[T any](ctx context.Context, c *Client, path string, q url.Values, fn f
 	}
 }
 
-// fetch gets one page into v and returns the next page number (0: none).
-func (c *Client) fetch(ctx context.Context, path string, q url.Values, v any) (int64, error) {
-	pg, err := c.get(ctx, path, q)
-	if err != nil {
-		return 0, err
-	}
-	if err := json.Unmarshal(pg.body, v); err != nil {
-		return 0, fmt.Errorf("GET %s page %s: decoding: %w", path, q.Get("page"), err)
-	}
-	return pg.next, nil
-}
-
 func errLoop(path string, page, next int64) error {
 	return fmt.Errorf("GET %s page %d: server named page %d as the next page; refusing to loop", path, page, next)
 }
@@ -61,6 +48,6 @@ func errLoop(path string, page, next int64) error {
 // one fetches a single object.
 func one[T any](ctx context.Context, c *Client, path string, q url.Values) (T, error) {
 	var v T
-	_, err := c.fetch(ctx, path, q, &v)
+	_, err := c.get(ctx, path, q, &v)
 	return v, err
 }

@@ -54,7 +54,7 @@ func eachUpdated[T any](ctx context.Context, c *Client, path string, q url.Value
 		}
 		q.Set("page", strconv.FormatInt(n, 10))
 		var rows []T
-		next, err := c.fetch(ctx, path, q, &rows)
+		next, err := c.get(ctx, path, q, &rows)
 		if err != nil {
 			return err
 		}

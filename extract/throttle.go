@@ -14,13 +14,21 @@ import (
 // Throttle is shared by every request of a run, so that the whole pool
 // slows down together: a 429 or a nearly exhausted RateLimit-Remaining
 // pauses all workers, not only the one that saw it (per-worker backoff is
-// what turns one 429 into a retry storm).
+// what turns one 429 into a retry storm). After a 429 it also lowers the
+// pool's request rate below what the server just refused (and raises it
+// again slowly while no 429 comes), so that a server that throttles at a
+// fixed rate is met near that rate instead of in pause-burst cycles.
 type Throttle struct {
-	limiter *rate.Limiter // our own ceiling (gitlab.requests_per_second); nil = none
-	reserve int           // keep this many requests of the server's window unused
+	ceiling rate.Limit // gitlab.requests_per_second, or Inf
+	reserve int        // keep this many requests of the server's window unused
 
 	mu         sync.Mutex
 	pauseUntil time.Time
+	limiter    *rate.Limiter
+	adaptive   rate.Limit // Inf until the first 429
+	changed    time.Time  // last change of adaptive
+	starts     [512]time.Time
+	next       int
 
 	waited atomic.Int64 // nanoseconds spent waiting on limits, summed over workers
 }
@@ -30,12 +38,60 @@ type Throttle struct {
 // leave unused before pausing until the window resets; the pool's
 // concurrency is a good value (that many requests can be in flight).
 func NewThrottle(rps float64, reserve int) *Throttle {
-	t := &Throttle{reserve: reserve}
+	t := &Throttle{reserve: reserve, ceiling: rate.Inf, adaptive: rate.Inf}
 	if rps > 0 {
-		burst := max(1, int(rps/4))
-		t.limiter = rate.NewLimiter(rate.Limit(rps), burst)
+		t.ceiling = rate.Limit(rps)
 	}
+	t.limiter = rate.NewLimiter(t.ceiling, burstFor(t.ceiling))
 	return t
+}
+
+func burstFor(l rate.Limit) int {
+	if l == rate.Inf {
+		return 1
+	}
+	return max(1, int(l/10))
+}
+
+// setAdaptive changes the adaptive rate; t.mu must be held.
+func (t *Throttle) setAdaptive(l rate.Limit, now time.Time) {
+	if l > 10_000 {
+		l = rate.Inf
+	}
+	t.adaptive, t.changed = l, now
+	eff := min(t.adaptive, t.ceiling)
+	t.limiter.SetLimitAt(now, eff)
+	t.limiter.SetBurstAt(now, burstFor(eff))
+}
+
+// started records a request start, for measuring the pool's rate.
+func (t *Throttle) started(now time.Time) {
+	t.mu.Lock()
+	t.starts[t.next] = now
+	t.next = (t.next + 1) % len(t.starts)
+	// While no 429 comes, win back 10% a second.
+	if t.adaptive != rate.Inf && now.Sub(t.changed) >= time.Second {
+		t.setAdaptive(t.adaptive*1.1, now)
+	}
+	t.mu.Unlock()
+}
+
+// Throttled handles a 429: the whole pool pauses for retryAfter, and the
+// pool's rate drops to 70% of what it sent in the last second. Requests
+// already in flight when the first 429 came do not lower it again.
+func (t *Throttle) Throttled(now time.Time, retryAfter time.Duration) {
+	t.mu.Lock()
+	if now.After(t.pauseUntil) {
+		n := 0
+		for _, s := range t.starts {
+			if !s.IsZero() && now.Sub(s) <= time.Second {
+				n++
+			}
+		}
+		t.setAdaptive(0.7*min(t.adaptive, rate.Limit(max(n, 2))), now)
+	}
+	t.mu.Unlock()
+	t.PauseUntil(now.Add(retryAfter))
 }
 
 // Wait blocks until a request may be sent: past any pool-wide pause and
@@ -54,9 +110,13 @@ func (t *Throttle) Wait(ctx context.Context) error {
 			return err
 		}
 	}
-	if t.limiter != nil {
-		return t.limiter.Wait(ctx)
+	t.mu.Lock()
+	lim := t.limiter
+	t.mu.Unlock()
+	if err := lim.Wait(ctx); err != nil {
+		return err
 	}
+	t.started(time.Now())
 	return nil
 }
 

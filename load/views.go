@@ -92,10 +92,14 @@ SELECT p.resource_type, p.resource_id, p.project_id, p.resource_iid, p.title, p.
 FROM parents p LEFT JOIN done d USING (resource_type, resource_id)`},
 
 	// milestone_changes: every milestone event with the milestone's title
-	// and due date, the milestone it replaced (the one named by the
-	// resource's previous milestone event) and whether the change moved
-	// the work to a later or an earlier due date. Due dates come from the
-	// milestones table (latest known), else from the event itself.
+	// and due date, the milestone it replaced and whether the change moved
+	// the work to a later or an earlier due date. GitLab records a change
+	// of milestone as one add (of the new one) and an unset as a remove
+	// (of the old one), so an add replaced the milestone of the resource's
+	// previous event only if that event was an add: after a remove, or
+	// first, it replaced nothing ('assigned'); after an add of a deleted
+	// milestone, it replaced one we cannot know ('unknown'). Due dates come
+	// from the milestones table (latest known), else from the event itself.
 	{"milestone_changes", `
 WITH ev AS (
   SELECT e.*, coalesce(m.title, e.milestone_title) AS title, coalesce(m.due_date, e.milestone_due_date) AS due_date
@@ -103,6 +107,7 @@ WITH ev AS (
 ),
 seq AS (
   SELECT *,
+         lag(action) OVER w = 'add' AS replaces,
          lag(milestone_id) OVER w AS previous_milestone_id,
          lag(title) OVER w AS previous_milestone_title,
          lag(due_date) OVER w AS previous_due_date
@@ -111,13 +116,13 @@ seq AS (
 )
 SELECT id, resource_type, resource_id, project_id, group_id, resource_iid, created_at, user_id, action,
        milestone_id, title AS milestone_title, due_date AS milestone_due_date,
-       CASE WHEN action = 'add' THEN previous_milestone_id END AS previous_milestone_id,
-       CASE WHEN action = 'add' THEN previous_milestone_title END AS previous_milestone_title,
-       CASE WHEN action = 'add' THEN previous_due_date END AS previous_due_date,
-       CASE WHEN action = 'add' THEN due_date - previous_due_date END AS due_date_shift_days,
+       CASE WHEN action = 'add' AND replaces THEN previous_milestone_id END AS previous_milestone_id,
+       CASE WHEN action = 'add' AND replaces THEN previous_milestone_title END AS previous_milestone_title,
+       CASE WHEN action = 'add' AND replaces THEN previous_due_date END AS previous_due_date,
+       CASE WHEN action = 'add' AND replaces THEN due_date - previous_due_date END AS due_date_shift_days,
        CASE
          WHEN action = 'remove' THEN 'removed'
-         WHEN previous_milestone_id IS NULL OR previous_milestone_id = milestone_id THEN 'assigned'
+         WHEN replaces IS NOT TRUE OR previous_milestone_id = milestone_id THEN 'assigned'
          WHEN due_date IS NULL OR previous_due_date IS NULL THEN 'unknown'
          WHEN due_date > previous_due_date THEN 'later'
          WHEN due_date < previous_due_date THEN 'earlier'

@@ -112,7 +112,8 @@ type Warehouse struct {
 
 // Open opens the warehouse for writing. It takes an exclusive, non-blocking
 // lock (flock on DuckDBPath+".lock"); if another labtrail holds it, the error
-// wraps ErrLocked. It then creates missing tables and columns in DuckDB and
+// wraps ErrLocked. It then creates missing tables and columns in DuckDB,
+// creates or replaces the history views, and
 // reconciles the Parquet datasets with the _labtrail_files manifest:
 // interrupted compactions are finished or undone, .staging is emptied, and
 // fact files the manifest does not list are deleted (each logged at Warn).
@@ -164,6 +165,9 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	w.sinks = []sink{w.parquet, w.duck}
 
 	if err := w.duck.ensureTables(ctx, schemas.All()); err != nil {
+		return nil, err
+	}
+	if err := CreateViews(ctx, w.db); err != nil {
 		return nil, err
 	}
 	if err := fsx.MkdirAll(w.parquetDir, 0o755); err != nil {

@@ -171,7 +171,7 @@ func TestKill9ThenPlainRunIsExact(t *testing.T) {
 	e := newE2E(t, gitlabfake.Options{Seed: 11})
 	e.mustRun()
 	e.fake.AddActivity(12)
-	for _, after := range []int{3, 40, 120} {
+	for _, after := range []int{3, 90, 400} {
 		e.startAndStop(syscall.SIGKILL, after)
 		e.fake.AddActivity(int64(after))
 	}

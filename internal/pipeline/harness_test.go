@@ -29,7 +29,8 @@ const token = "glpat-TEST-TOKEN-must-never-be-written"
 // harness is a fake GitLab plus a warehouse directory, and the pieces to
 // run labtrail between them and compare the outcome with the server's data.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
+	batch   int // rows per commit; small in tests to exercise batching
 	fake    *gitlabfake.Server
 	srv     *httptest.Server
 	dir     string
@@ -67,7 +68,7 @@ func smallScale() gitlabfake.Scale {
 	return s
 }
 
-func newHarness(t *testing.T, opts gitlabfake.Options, pipelineYAML string) *harness {
+func newHarness(t testing.TB, opts gitlabfake.Options, pipelineYAML string) *harness {
 	t.Helper()
 	if opts.Token == "" {
 		opts.Token = token
@@ -75,7 +76,7 @@ func newHarness(t *testing.T, opts gitlabfake.Options, pipelineYAML string) *har
 	if opts.RateLimitPerMinute == 0 {
 		opts.RateLimitPerMinute = 1_000_000
 	}
-	h := &harness{t: t, fake: gitlabfake.New(opts), dir: t.TempDir(), logs: &syncBuffer{}}
+	h := &harness{t: t, fake: gitlabfake.New(opts), dir: t.TempDir(), logs: &syncBuffer{}, batch: 700}
 	h.handler = h.fake
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
@@ -119,7 +120,7 @@ func (h *harness) run(ctx context.Context) (Result, *extract.Client, error) {
 		h.t.Fatal(err)
 	}
 	r := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log,
-		Meta: transform.Meta{RunID: runID, ExtractedAt: time.Now()}, Concurrency: 4, BatchRows: 700,
+		Meta: transform.Meta{RunID: runID, ExtractedAt: time.Now()}, Concurrency: 4, BatchRows: h.batch,
 		Progress: NewProgress()}
 	res, runErr := r.Run(ctx, h.cfg)
 	if runErr == nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/duckdb/duckdb-go/v2"
 )
 
 // Formats accepted by Write.
@@ -70,6 +72,8 @@ func text(v any, null string) string {
 		return x.Format("2006-01-02 15:04:05.999999Z07:00")
 	case []byte:
 		return string(x)
+	case duckdb.Interval:
+		return interval(x)
 	case fmt.Stringer:
 		return x.String()
 	default:
@@ -101,7 +105,7 @@ func writeJSON(w io.Writer, cols []string, data [][]any) error {
 		obj := make(map[string]any, len(cols))
 		for i, v := range row {
 			switch x := v.(type) {
-			case time.Time, fmt.Stringer:
+			case time.Time, fmt.Stringer, duckdb.Interval:
 				obj[cols[i]] = text(x, "")
 			case []byte:
 				obj[cols[i]] = string(x)
@@ -158,4 +162,36 @@ func writeTable(w io.Writer, cols []string, data [][]any) error {
 	fmt.Fprintf(&b, "(%d row%s)\n", len(data), map[bool]string{true: "", false: "s"}[len(data) == 1])
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// interval renders a DuckDB INTERVAL the way DuckDB prints it
+// ("1 month 14 days 02:54:49.137"), which read_csv parses back.
+func interval(iv duckdb.Interval) string {
+	var parts []string
+	plural := func(n int64, unit string) {
+		if n != 0 {
+			s := ""
+			if n != 1 && n != -1 {
+				s = "s"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s%s", n, unit, s))
+		}
+	}
+	plural(int64(iv.Months/12), "year")
+	plural(int64(iv.Months%12), "month")
+	plural(int64(iv.Days), "day")
+	if us := iv.Micros; us != 0 || len(parts) == 0 {
+		sign := ""
+		if us < 0 {
+			sign, us = "-", -us
+		}
+		d := time.Duration(us) * time.Microsecond
+		h, m, sec := int64(d/time.Hour), int64(d%time.Hour/time.Minute), d%time.Minute
+		clock := fmt.Sprintf("%s%02d:%02d:%02d", sign, h, m, int64(sec/time.Second))
+		if frac := us % 1_000_000; frac != 0 {
+			clock += strings.TrimRight(fmt.Sprintf(".%06d", frac), "0")
+		}
+		parts = append(parts, clock)
+	}
+	return strings.Join(parts, " ")
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +54,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	// POST /demo/activity adds a day of new activity, so that `make demo`
+	// can show an incremental run. It is not a GitLab route.
+	mux := http.NewServeMux()
+	var seq atomic.Int64
+	mux.HandleFunc("POST /demo/activity", func(w http.ResponseWriter, r *http.Request) {
+		sum := fake.AddActivity(*seed*1000 + seq.Add(1))
+		fmt.Fprintf(w, "%+v\n", sum)
+	})
+	mux.Handle("/", fake)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(os.Stderr, "demo GitLab listening on http://%s\n", ln.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
