@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -30,7 +29,7 @@ type Throttle struct {
 	starts     [512]time.Time
 	next       int
 
-	waited atomic.Int64 // nanoseconds spent waiting on limits, summed over workers
+	paused time.Duration // wall time the pool was paused, guarded by mu
 }
 
 // NewThrottle returns a throttle with an optional requests-per-second
@@ -91,14 +90,12 @@ func (t *Throttle) Throttled(now time.Time, retryAfter time.Duration) {
 		t.setAdaptive(0.7*min(t.adaptive, rate.Limit(max(n, 2))), now)
 	}
 	t.mu.Unlock()
-	t.PauseUntil(now.Add(retryAfter))
+	t.pause(now, now.Add(retryAfter))
 }
 
 // Wait blocks until a request may be sent: past any pool-wide pause and
-// within the ceiling.
+// within the pool's rate.
 func (t *Throttle) Wait(ctx context.Context) error {
-	start := time.Now()
-	defer func() { t.waited.Add(int64(time.Since(start))) }()
 	for {
 		t.mu.Lock()
 		d := time.Until(t.pauseUntil)
@@ -110,23 +107,28 @@ func (t *Throttle) Wait(ctx context.Context) error {
 			return err
 		}
 	}
-	t.mu.Lock()
-	lim := t.limiter
-	t.mu.Unlock()
-	if err := lim.Wait(ctx); err != nil {
+	if err := t.limiter.Wait(ctx); err != nil {
 		return err
 	}
 	t.started(time.Now())
 	return nil
 }
 
-// PauseUntil makes every worker wait until at least until.
-func (t *Throttle) PauseUntil(until time.Time) {
+// pause makes every worker wait until at least until.
+func (t *Throttle) pause(now, until time.Time) {
 	t.mu.Lock()
-	if until.After(t.pauseUntil) {
+	if from := later(now, t.pauseUntil); until.After(from) {
+		t.paused += until.Sub(from)
 		t.pauseUntil = until
 	}
 	t.mu.Unlock()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // maxWindowPause bounds how long a RateLimit-Reset header can stall us: a
@@ -149,13 +151,16 @@ func (t *Throttle) Observe(h http.Header, now time.Time) {
 	if until.Sub(now) > maxWindowPause {
 		until = now.Add(maxWindowPause)
 	}
-	if until.After(now) {
-		t.PauseUntil(until)
-	}
+	t.pause(now, until)
 }
 
-// Waited is the total time workers spent waiting on rate limits.
-func (t *Throttle) Waited() time.Duration { return time.Duration(t.waited.Load()) }
+// Paused is the wall time the pool spent paused by 429s and exhausted
+// RateLimit-Remaining windows.
+func (t *Throttle) Paused() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.paused
+}
 
 func sleep(ctx context.Context, d time.Duration) error {
 	timer := time.NewTimer(d)

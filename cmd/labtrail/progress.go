@@ -9,10 +9,10 @@ import (
 	"github.com/labtrail/labtrail/internal/progress"
 )
 
-func startProgress(stderr io.Writer, p *pipeline.Progress, c *extract.Client, off bool, log *slog.Logger) func() {
+func startProgress(stderr io.Writer, p *pipeline.Progress, c *extract.Client, off bool, log *slog.Logger, sink *progress.LogSink) func() {
 	mode := progress.Detect(stderr)
 	if off {
 		mode = progress.Off
 	}
-	return progress.Start(stderr, mode, p, c, log)
+	return progress.Start(stderr, mode, p, c, log, sink)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/labtrail/labtrail/extract"
 	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/pipeline"
+	"github.com/labtrail/labtrail/internal/progress"
 	"github.com/labtrail/labtrail/load"
 	"github.com/labtrail/labtrail/transform"
 )
@@ -29,7 +30,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, err := parse(fs, args); err != nil {
 		return exitUsage
 	}
-	log, err := c.logger(stderr)
+	sink := progress.NewLogSink(stderr)
+	log, err := c.logger(sink)
 	if err != nil {
 		oneLine(stderr, err)
 		return exitUsage
@@ -71,7 +73,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Concurrency: cfg.GitLab.Concurrency, Progress: prog,
 	}
 	log.Info("run started", "config", c.config, "pipelines", len(cfg.Pipelines), "gitlab", cfg.GitLab.URL)
-	stopProgress := startProgress(stderr, prog, client, c.quiet || *noProgress, log)
+	stopProgress := startProgress(stderr, prog, client, c.quiet || *noProgress, log, sink)
 	res, runErr := runner.Run(ctx, cfg)
 	stopProgress()
 

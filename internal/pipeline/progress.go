@@ -18,7 +18,8 @@ type Progress struct {
 type StreamProgress struct {
 	Name    string
 	Pages   atomic.Int64 // listing or event pages read
-	Listed  atomic.Int64 // rows seen on those pages, or parents queued for this family
+	Listed  atomic.Int64 // rows seen on those pages
+	Queued  atomic.Int64 // parents queued for this resource-event family
 	Parents atomic.Int64 // parents whose events of this family were fetched
 	Rows    atomic.Int64 // rows added to the warehouse
 }
@@ -70,7 +71,7 @@ func (s *StreamProgress) page(rows int) {
 
 func (s *StreamProgress) queue() {
 	if s != nil {
-		s.Listed.Add(1)
+		s.Queued.Add(1)
 	}
 }
 

@@ -40,9 +40,37 @@ func Detect(w io.Writer) Mode {
 // LineInterval is how often Lines mode logs.
 const LineInterval = 5 * time.Second
 
-// Start shows p's counters and c's request statistics until the returned
-// stop function is called. stop waits for the display to finish.
-func Start(w io.Writer, mode Mode, p *pipeline.Progress, c *extract.Client, log *slog.Logger) (stop func()) {
+// LogSink is where logs go while progress may be shown: straight to its
+// writer, or above the bars while they are on screen (a log line written
+// under a bar would be erased by the next redraw). Safe for concurrent use.
+type LogSink struct {
+	mu   sync.Mutex
+	w    io.Writer
+	bars *mpb.Progress
+}
+
+// NewLogSink returns a sink writing to w.
+func NewLogSink(w io.Writer) *LogSink { return &LogSink{w: w} }
+
+func (s *LogSink) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bars != nil {
+		return s.bars.Write(b)
+	}
+	return s.w.Write(b)
+}
+
+func (s *LogSink) route(bars *mpb.Progress) {
+	s.mu.Lock()
+	s.bars = bars
+	s.mu.Unlock()
+}
+
+// Start shows p's counters and c's request statistics on w until the
+// returned stop function is called; logs written to sink meanwhile appear
+// above the bars. stop waits for the display to finish.
+func Start(w io.Writer, mode Mode, p *pipeline.Progress, c *extract.Client, log *slog.Logger, sink *LogSink) (stop func()) {
 	if mode == Off {
 		return func() {}
 	}
@@ -52,7 +80,7 @@ func Start(w io.Writer, mode Mode, p *pipeline.Progress, c *extract.Client, log 
 	go func() {
 		defer wg.Done()
 		if mode == Bars {
-			bars(ctx, w, p, c)
+			bars(ctx, w, p, c, sink)
 		} else {
 			lines(ctx, p, c, log)
 		}
@@ -67,7 +95,7 @@ type snapshot struct {
 }
 
 func take(c *extract.Client) snapshot {
-	return snapshot{c.Stats.Requests.Load(), c.Stats.Retries.Load(), c.Stats.Throttled.Load(), c.Throttle().Waited()}
+	return snapshot{c.Stats.Requests.Load(), c.Stats.Retries.Load(), c.Stats.Throttled.Load(), c.Throttle().Paused()}
 }
 
 func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *slog.Logger) {
@@ -85,11 +113,11 @@ func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *sl
 				"requests", s.requests,
 				"req_per_s", fmt.Sprintf("%.1f", float64(s.requests-prev.requests)/now.Sub(prevAt).Seconds()),
 				"retries", s.retries, "throttled", s.throttled,
-				"rate_limit_wait", s.waited.Round(time.Second).String(),
+				"rate_limit_paused", s.waited.Round(time.Second).String(),
 			}
 			for _, st := range p.Streams() {
-				attrs = append(attrs, st.Name, fmt.Sprintf("pages=%d parents=%d rows=%d",
-					st.Pages.Load(), st.Parents.Load(), st.Rows.Load()))
+				attrs = append(attrs, st.Name, fmt.Sprintf("pages=%d listed=%d parents=%d/%d rows=%d",
+					st.Pages.Load(), st.Listed.Load(), st.Parents.Load(), st.Queued.Load(), st.Rows.Load()))
 			}
 			log.Info("progress", attrs...)
 			prev, prevAt = s, now
@@ -97,8 +125,12 @@ func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *sl
 	}
 }
 
-func bars(ctx context.Context, w io.Writer, p *pipeline.Progress, c *extract.Client) {
-	pr := mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
+func bars(ctx context.Context, w io.Writer, p *pipeline.Progress, c *extract.Client, sink *LogSink) {
+	pr := mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
+	if sink != nil {
+		sink.route(pr)
+		defer sink.route(nil)
+	}
 	start := time.Now()
 	var prevReq int64
 	prevAt := start
@@ -108,7 +140,7 @@ func bars(ctx context.Context, w io.Writer, p *pipeline.Progress, c *extract.Cli
 		if dt := time.Since(prevAt).Seconds(); dt >= 1 {
 			rate, prevReq, prevAt = float64(s.requests-prevReq)/dt, s.requests, time.Now()
 		}
-		return fmt.Sprintf("requests %d (%.0f/s)  retries %d  429s %d  waiting on limits %s  ",
+		return fmt.Sprintf("requests %d (%.0f/s)  retries %d  429s %d  paused by rate limits %s  ",
 			s.requests, rate, s.retries, s.throttled, s.waited.Round(100*time.Millisecond))
 	})))
 	shown := map[string]*mpb.Bar{}
@@ -131,15 +163,19 @@ func bars(ctx context.Context, w io.Writer, p *pipeline.Progress, c *extract.Cli
 					b = pr.AddBar(0,
 						mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-17s", st.Name))),
 						mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-							return fmt.Sprintf(" pages %d  parents %d  rows %d", st.Pages.Load(), st.Parents.Load(), st.Rows.Load())
+							if st.Queued.Load() > 0 {
+								return fmt.Sprintf(" parents %d/%d  rows %d", st.Parents.Load(), st.Queued.Load(), st.Rows.Load())
+							}
+							return fmt.Sprintf(" pages %d  listed %d  rows %d", st.Pages.Load(), st.Listed.Load(), st.Rows.Load())
 						})))
 					shown[st.Name] = b
 				}
 				// Totals are unknown up front (GitLab omits them past
-				// 10,000 rows): the bar tracks parents fetched against
-				// parents listed, or pages for event streams.
-				done, total := st.Parents.Load(), st.Listed.Load()
-				if total == 0 || done > total {
+				// 10,000 rows): resource-event families track parents
+				// fetched against parents queued, listings and event
+				// streams count pages.
+				done, total := st.Parents.Load(), st.Queued.Load()
+				if total == 0 {
 					done, total = st.Pages.Load(), st.Pages.Load()+1
 				}
 				b.SetTotal(total, false)
