@@ -255,3 +255,50 @@ func TestEachUpdatedMovesCursor(t *testing.T) {
 		t.Fatalf("ids = %v", ids)
 	}
 }
+
+// A request that hangs past the timeout is abandoned and retried.
+func TestRetriesTimeouts(t *testing.T) {
+	var calls atomic.Int32
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select { // hang until the client gives up
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		fmt.Fprint(w, `{"id":7,"username":"root"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := NewClient(Options{BaseURL: srv.URL, Token: testToken, Concurrency: 2, MaxAttempts: 3,
+		Timeout: 300 * time.Millisecond, BackoffBase: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.CurrentUser(context.Background())
+	if err != nil || u.ID != 7 {
+		t.Fatalf("user %+v, err %v", u, err)
+	}
+	if calls.Load() < 2 {
+		t.Fatalf("calls = %d, want a retry after the timeout", calls.Load())
+	}
+}
+
+// Valid JSON of the wrong shape is an error naming the endpoint, not a
+// retry and not a panic.
+func TestWrongShapeIsAnErrorNotARetry(t *testing.T) {
+	var calls atomic.Int32
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		fmt.Fprint(w, `[{"id":"not a number","created_at":17}]`)
+	})
+	err := each(context.Background(), c, "projects/1/events", nil, func([]Event) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "projects/1/events") {
+		t.Fatalf("err = %v", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("calls = %d, want 1", calls.Load())
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/load"
 )
 
@@ -23,9 +22,8 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		oneLine(stderr, err)
 		return exitUsage
 	}
-	cfg, err := config.Load(c.config, func(string) (string, bool) { return "-", true })
-	if err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
+	cfg, ok := c.loadWithoutToken(stderr)
+	if !ok {
 		return exitUsage
 	}
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,

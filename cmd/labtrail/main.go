@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/load"
 )
 
 // Exit codes, documented in the README for schedulers to alert on.
@@ -132,4 +136,30 @@ func oneLine(stderr io.Writer, err error) {
 		msg = fmt.Sprintf("%d problems; first: %v", len(joined.Unwrap()), joined.Unwrap()[0])
 	}
 	fmt.Fprintln(stderr, "labtrail:", msg)
+}
+
+// loadWithoutToken loads the config for commands that only touch the
+// warehouse and so need no token; problems are printed with their paths.
+func (c common) loadWithoutToken(stderr io.Writer) (*config.Config, bool) {
+	cfg, err := config.Load(c.config, func(string) (string, bool) { return "-", true })
+	if err != nil {
+		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
+		return nil, false
+	}
+	return cfg, true
+}
+
+// openReadOnly opens the configured warehouse read-only. A nil db means it
+// failed; code is then the exit code and the reason was printed.
+func (c common) openReadOnly(ctx context.Context, stderr io.Writer) (*config.Config, *sql.DB, int) {
+	cfg, ok := c.loadWithoutToken(stderr)
+	if !ok {
+		return nil, nil, exitUsage
+	}
+	db, err := load.OpenReadOnly(ctx, cfg.Warehouse.DuckDB)
+	if err != nil {
+		oneLine(stderr, err)
+		return nil, nil, exitFailed
+	}
+	return cfg, db, exitOK
 }

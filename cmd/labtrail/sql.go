@@ -8,9 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/tabular"
-	"github.com/labtrail/labtrail/load"
 )
 
 // cmdSQL runs one query against the warehouse, opened read-only, or reads
@@ -30,15 +28,9 @@ func cmdSQL(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		oneLine(stderr, fmt.Errorf("--format: want table, csv or json, got %q", *format))
 		return exitUsage
 	}
-	cfg, err := config.Load(c.config, func(string) (string, bool) { return "-", true }) // no token needed to read
-	if err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
-		return exitUsage
-	}
-	db, err := load.OpenReadOnly(ctx, cfg.Warehouse.DuckDB)
-	if err != nil {
-		oneLine(stderr, err)
-		return exitFailed
+	cfg, db, code := c.openReadOnly(ctx, stderr)
+	if db == nil {
+		return code
 	}
 	defer db.Close()
 	query := func(q string) error {

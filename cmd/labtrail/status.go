@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/tabular"
-	"github.com/labtrail/labtrail/load"
 	"github.com/labtrail/labtrail/schemas"
 )
 
@@ -19,15 +17,9 @@ func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if _, err := parse(fs, args); err != nil {
 		return exitUsage
 	}
-	cfg, err := config.Load(c.config, func(string) (string, bool) { return "-", true })
-	if err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
-		return exitUsage
-	}
-	db, err := load.OpenReadOnly(ctx, cfg.Warehouse.DuckDB)
-	if err != nil {
-		oneLine(stderr, err)
-		return exitFailed
+	_, db, code := c.openReadOnly(ctx, stderr)
+	if db == nil {
+		return code
 	}
 	defer db.Close()
 	var union string

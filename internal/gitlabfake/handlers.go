@@ -202,48 +202,33 @@ func isNum(s string) (int64, bool) {
 }
 
 func (s *Server) findProject(rq *request) *Project {
-	seg := rq.segs[1]
-	i, ok := -1, false
-	if id, num := isNum(seg); num {
-		i, ok = s.idx.projByID[id]
-	} else {
-		i, ok = s.idx.projByPath[strings.ToLower(seg)]
-	}
-	if !ok {
-		rq.rw.message(http.StatusNotFound, "404 Project Not Found")
-		return nil
-	}
-	return &s.d.Projects[i]
+	return find(rq, s.d.Projects, s.idx.projByID, s.idx.projByPath, "404 Project Not Found")
 }
 
 func (s *Server) findGroup(rq *request) *Group {
-	seg := rq.segs[1]
-	i, ok := -1, false
-	if id, num := isNum(seg); num {
-		i, ok = s.idx.groupByID[id]
-	} else {
-		i, ok = s.idx.groupByPath[strings.ToLower(seg)]
-	}
-	if !ok {
-		rq.rw.message(http.StatusNotFound, "404 Group Not Found")
-		return nil
-	}
-	return &s.d.Groups[i]
+	return find(rq, s.d.Groups, s.idx.groupByID, s.idx.groupByPath, "404 Group Not Found")
 }
 
 func (s *Server) findUser(rq *request) *User {
+	return find(rq, s.d.Users, s.idx.userByID, s.idx.userByName, "404 User Not Found")
+}
+
+// find resolves the request's second path segment, a numeric id or a
+// (case-insensitive) path or username, as GitLab's routes accept both; it
+// answers 404 with notFound when nothing matches.
+func find[T any](rq *request, rows []T, byID map[int64]int, byName map[string]int, notFound string) *T {
 	seg := rq.segs[1]
 	i, ok := -1, false
 	if id, num := isNum(seg); num {
-		i, ok = s.idx.userByID[id]
+		i, ok = byID[id]
 	} else {
-		i, ok = s.idx.userByName[strings.ToLower(seg)]
+		i, ok = byName[strings.ToLower(seg)]
 	}
 	if !ok {
-		rq.rw.message(http.StatusNotFound, "404 User Not Found")
+		rq.rw.message(http.StatusNotFound, notFound)
 		return nil
 	}
-	return &s.d.Users[i]
+	return &rows[i]
 }
 
 func (s *Server) projectZone(pid int64) *time.Location {
