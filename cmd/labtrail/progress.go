@@ -14,5 +14,5 @@ func startProgress(stderr io.Writer, p *pipeline.Progress, c *extract.Client, of
 	if off {
 		mode = progress.Off
 	}
-	return progress.Start(stderr, mode, p, c, log, sink)
+	return progress.Start(stderr, progress.Options{Mode: mode, Log: log, Sink: sink}, p, c)
 }

@@ -320,12 +320,12 @@ func TestRunRecords(t *testing.T) {
 		res, c := h.mustRun()
 		runs = append(runs, run{res.Rows, c.Stats.Requests.Load()})
 	}
-	do()                   // full
-	h.fake.AddActivity(42) //
-	do()                   // incremental
-	do()                   // nothing new
-	h.fake.AddActivity(43) //
-	do()                   // incremental again
+	do() // full
+	h.fake.AddActivity(42)
+	do() // incremental
+	do() // nothing new
+	h.fake.AddActivity(43)
+	do() // incremental again
 
 	var got []string
 	h.withDB(func(db *sql.DB) {

@@ -37,8 +37,16 @@ func Detect(w io.Writer) Mode {
 	return Lines
 }
 
-// LineInterval is how often Lines mode logs.
+// LineInterval is how often Lines mode logs by default.
 const LineInterval = 5 * time.Second
+
+// Options say how to show progress.
+type Options struct {
+	Mode  Mode
+	Every time.Duration // Lines mode: time between lines; 0 = LineInterval
+	Log   *slog.Logger  // Lines mode writes here
+	Sink  *LogSink      // Bars mode routes these logs above the bars; may be nil
+}
 
 // LogSink is where logs go while progress may be shown: straight to its
 // writer, or above the bars while they are on screen (a log line written
@@ -70,19 +78,22 @@ func (s *LogSink) route(bars *mpb.Progress) {
 // Start shows p's counters and c's request statistics on w until the
 // returned stop function is called; logs written to sink meanwhile appear
 // above the bars. stop waits for the display to finish.
-func Start(w io.Writer, mode Mode, p *pipeline.Progress, c *extract.Client, log *slog.Logger, sink *LogSink) (stop func()) {
-	if mode == Off {
+func Start(w io.Writer, o Options, p *pipeline.Progress, c *extract.Client) (stop func()) {
+	if o.Mode == Off {
 		return func() {}
+	}
+	if o.Every <= 0 {
+		o.Every = LineInterval
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if mode == Bars {
-			bars(ctx, w, p, c, sink)
+		if o.Mode == Bars {
+			bars(ctx, w, p, c, o.Sink)
 		} else {
-			lines(ctx, p, c, log)
+			lines(ctx, p, c, o.Log, o.Every)
 		}
 	}()
 	return func() { cancel(); wg.Wait() }
@@ -98,8 +109,8 @@ func take(c *extract.Client) snapshot {
 	return snapshot{c.Stats.Requests.Load(), c.Stats.Retries.Load(), c.Stats.Throttled.Load(), c.Throttle().Paused()}
 }
 
-func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *slog.Logger) {
-	t := time.NewTicker(LineInterval)
+func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	start, prev, prevAt := time.Now(), take(c), time.Now()
 	for {
