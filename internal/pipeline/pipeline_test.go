@@ -65,8 +65,13 @@ func TestFullThenIncrementalRunsAreExact(t *testing.T) {
 	t.Logf("resource-event requests: first run %d, incremental %d (%.1f%%); rows added: %v",
 		first, second, 100*float64(second)/float64(first), res.Rows)
 
-	// A run with nothing new adds nothing and changes nothing.
+	// A run with nothing new adds nothing, changes nothing, and only
+	// re-reads the parents inside the overlap window.
+	h.fake.ResetRequests()
 	res, _ = h.mustRun()
+	if idle := resourceRequests(h.fake); float64(idle) > 0.1*float64(first) {
+		t.Errorf("idle run made %d resource-event requests (first run %d)", idle, first)
+	}
 	for table, n := range res.Rows {
 		if n != 0 {
 			t.Errorf("idle run added %d rows to %s", n, table)
@@ -185,5 +190,37 @@ func TestMissingProjectFailsAloneAndKeepsOthers(t *testing.T) {
 		if strings.Contains(s, "nobody") {
 			t.Errorf("a watermark was written for the failed scope: %v", got)
 		}
+	}
+}
+
+// A Free group's Premium streams are skipped with a warning, the run
+// succeeds, and later runs remember that instead of listing every parent
+// again to find out.
+func TestUnlicensedStreamsAreSkippedAndRemembered(t *testing.T) {
+	h := newHarness(t, gitlabfake.Options{Seed: 4, Scale: smallScale()}, `  - name: free
+    groups: [freeorg]
+    since: 2024-01-01
+`)
+	h.mustRun()
+	for _, stream := range []string{"iteration_events", "weight_events", "label_events"} {
+		if !strings.Contains(h.logs.String(), "stream="+stream) {
+			t.Errorf("no warning names the skipped %s stream", stream)
+		}
+	}
+	marks := h.query("SELECT stream FROM _labtrail_watermarks WHERE stream LIKE '%#unavailable'")
+	if len(marks) != 2 {
+		t.Errorf("unavailable markers: %v, want the iteration and weight streams of the project", marks)
+	}
+	h.fake.ResetRequests()
+	h.mustRun()
+	reqs := h.fake.Requests()
+	if n := reqs["issues"]; n > 2 {
+		t.Errorf("the idle run listed issues with %d requests; the unlicensed streams widened the listing", n)
+	}
+	if n := reqs["resource_iteration_events"] + reqs["resource_weight_events"]; n > 2*4 {
+		t.Errorf("the idle run asked %d times for unlicensed streams", n)
+	}
+	if n := reqs["epics"]; n != 1 {
+		t.Errorf("epics of the Free group asked %d times, want 1 (the probe)", n)
 	}
 }
