@@ -224,3 +224,27 @@ func TestUnlicensedStreamsAreSkippedAndRemembered(t *testing.T) {
 		t.Errorf("epics of the Free group asked %d times, want 1 (the probe)", n)
 	}
 }
+
+// An issue deleted between the listing and the reading of its events (404)
+// is skipped; it does not mark a Premium stream as unlicensed.
+func TestDeletedParentIsSkippedNotTakenForUnlicensed(t *testing.T) {
+	h := newHarness(t, gitlabfake.Options{Seed: 6, Scale: smallScale()}, `  - name: api
+    projects: [acme/api]
+    since: 2024-01-01
+`)
+	h.setHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/issues/5/resource_") {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"message":"404 Issue Not Found"}`))
+			return
+		}
+		h.fake.ServeHTTP(w, r)
+	}))
+	res, _ := h.mustRun()
+	if res.Rows["iteration_events"] == 0 || res.Rows["weight_events"] == 0 {
+		t.Fatalf("Premium streams skipped after one deleted issue: %v", res.Rows)
+	}
+	if marks := h.query("SELECT stream FROM _labtrail_watermarks WHERE stream LIKE '%#unavailable'"); len(marks) > 0 {
+		t.Errorf("a deleted issue marked streams unavailable: %v", marks)
+	}
+}

@@ -183,7 +183,16 @@ type famState struct {
 	// next run backfills it from since.
 	unavailable bool
 	marker      load.WatermarkKey
+	probed      time.Time // when an unavailable stream was last probed
+	// Per-parent answers of this run. GitLab answers 404 both for a parent
+	// deleted since it was listed and, on some versions, for an unlicensed
+	// stream: only several 404s without one success mean "unlicensed".
+	succeeded, notFound int
 }
+
+// notFoundsForUnavailable is how many 404s, with no success, make an
+// optional stream count as not licensed here.
+const notFoundsForUnavailable = 3
 
 // unavailableSuffix marks the watermark row that remembers an unlicensed stream.
 const unavailableSuffix = "#unavailable"
@@ -212,11 +221,12 @@ func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister
 			}
 			st.marker = load.WatermarkKey{Pipeline: pl.Name, Scope: scope, Stream: st.key.Stream + unavailableSuffix}
 			if f.optional && !ok {
-				since, marked, err := r.Warehouse.Watermark(ctx, st.marker)
+				probed, marked, err := r.Warehouse.Watermark(ctx, st.marker)
 				if err != nil {
 					return fatal(err)
 				}
-				st.unavailable = marked && since.After(clearedMarker)
+				st.unavailable = marked && probed.After(clearedMarker)
+				st.probed = probed
 			}
 			from := pl.Since
 			if ok {
@@ -232,9 +242,14 @@ func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister
 				listFrom, first = from, false
 			}
 		}
-
-		if first { // every family is marked unavailable: probe the recent changes only
-			listFrom = time.Now().Add(-24 * time.Hour)
+		if first {
+			// Every family is marked unavailable: probe the parents that
+			// changed since the last probe.
+			for _, st := range states {
+				if from := st.probed.Add(-pl.Overlap); first || from.Before(listFrom) {
+					listFrom, first = from, false
+				}
+			}
 		}
 		var (
 			mu      sync.Mutex // guards builders, refs and newest
@@ -272,23 +287,24 @@ func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister
 							return nil
 						}
 						apply, err := st.fetch(gctx, r.Client, p.Parent, pl.Since)
+						mu.Lock()
+						defer mu.Unlock()
 						switch {
 						case err == nil:
-						case st.optional && optional(err):
-							mu.Lock()
+							st.succeeded++
+						case st.optional && errors.Is(err, extract.ErrForbidden),
+							st.optional && errors.Is(err, extract.ErrNotFound) && st.succeeded == 0 && st.notFound+1 >= notFoundsForUnavailable:
 							st.disabled = true
-							mu.Unlock()
 							r.warnOnce(pl.Name, scope, st.stream, "stream not available here (not licensed or not allowed); skipped", err)
 							return nil
 						case errors.Is(err, extract.ErrNotFound):
 							// Deleted or hidden since it was listed: nothing to read.
-							r.Log.Debug("parent gone", "scope", scope, "parent", p.Type, "iid", p.IID)
+							st.notFound++
+							r.Log.Debug("parent gone", "scope", scope, "parent", p.Type, "iid", p.IID, "stream", st.stream)
 							return nil
 						default:
 							return fmt.Errorf("%s %s iid %d: %w", kind, st.stream, p.IID, err)
 						}
-						mu.Lock()
-						defer mu.Unlock()
 						apply(st.b, refs)
 						if st.b.Len() >= r.BatchRows {
 							return r.flush(gctx, st.b, refs)
@@ -314,10 +330,11 @@ func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister
 		for _, st := range states {
 			var marks []load.Watermark
 			switch {
-			case st.disabled && !st.unavailable:
-				// First time found unlicensed: remember it.
-				marks = append(marks, load.Watermark{WatermarkKey: st.marker, Value: time.Now().UTC()})
 			case st.disabled:
+				// Found (again) not licensed: remember it, and when.
+				marks = append(marks, load.Watermark{WatermarkKey: st.marker, Value: r.Meta.ExtractedAt.UTC()})
+			case st.unavailable && st.succeeded == 0:
+				// No changed parent to probe it on this time.
 			case st.unavailable:
 				// It answered again (licensed since): clear the marker so
 				// that the next run backfills it; no watermark yet, since
