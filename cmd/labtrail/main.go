@@ -55,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal stops the run cleanly; restoring the default
+	// handling lets a second one end the process at once.
+	go func() { <-ctx.Done(); stop() }()
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":

@@ -95,7 +95,11 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config) (Result, error) {
 	for _, pl := range cfg.Pipelines {
 		units, err := r.plan(gctx, pl)
 		if err != nil {
-			_ = g.Wait()
+			// A unit's fatal error cancels gctx and so fails plan too;
+			// report the cause, not the cancellation.
+			if werr := g.Wait(); werr != nil {
+				err = werr
+			}
 			return r.result(), err
 		}
 		for _, u := range units {
