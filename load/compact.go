@@ -45,10 +45,11 @@ type CompactStats struct {
 // tiny window between them the partition is missing for readers, though never
 // duplicated.
 //
-// A crash is repaired by the next Open (see recoverCompactions): before step
-// 2 commits, the .compact directory is discarded; after it, the swap is
-// finished. Partitions already at one file are skipped. The merged file has
-// the table's current schema: columns older files lack are null.
+// A crash is repaired by the next Open, a failure by the next Open or
+// Compact (see recoverCompactions): before step 2 commits, the .compact
+// directory is discarded; after it, the swap is finished. Partitions already
+// at one file are skipped. The merged file has the table's current schema:
+// columns older files lack are null.
 func (w *Warehouse) Compact(ctx context.Context) (CompactStats, error) {
 	var stats CompactStats
 	unlock, err := w.begin()
@@ -61,10 +62,18 @@ func (w *Warehouse) Compact(ctx context.Context) (CompactStats, error) {
 	if err != nil {
 		return stats, err
 	}
+	// An earlier Compact of this Warehouse may have failed after its commit
+	// point; finish it first, or this one would replace the merged file
+	// waiting in .compact, which the manifest lists.
+	recorded := make(map[string]bool, len(manifest))
 	byPart := map[string][]fileEntry{}
 	for _, f := range manifest {
+		recorded[f.path] = true
 		part := path.Dir(f.path)
 		byPart[part] = append(byPart[part], f)
+	}
+	if err := w.recoverCompactions(recorded); err != nil {
+		return stats, err
 	}
 	for _, t := range schemas.Facts() {
 		var parts []string
@@ -136,18 +145,24 @@ func (w *Warehouse) compactPartition(ctx context.Context, t schemas.Table, part 
 	for i, f := range files {
 		old[i] = f.path
 	}
-	err = w.duck.inTx(ctx, func() error {
+	merged := []fileEntry{{table: t.Name, path: path.Join(part, name), rows: got}}
+	err = w.duck.inTx(ctx, merged, func() error {
 		if err := deleteFiles(ctx, w.conn, old); err != nil {
 			return err
 		}
-		return insertFiles(ctx, w.conn, []fileEntry{{table: t.Name, path: path.Join(part, name), rows: got}}, w.runID)
+		return insertFiles(ctx, w.conn, merged, w.runID)
 	})
+	if errors.Is(err, errCommitUnknown) {
+		// The manifest may list the merged file: keep it for recovery,
+		// which decides from the manifest.
+		return 0, err
+	}
 	if err != nil {
 		return 0, discard(err)
 	}
 
 	// 3. and 4. From here on, failures leave the .compact directory for the
-	// next Open to finish with.
+	// next Open or Compact to finish with.
 	if err := w.at("compact swap"); err != nil {
 		return 0, err
 	}
@@ -199,9 +214,10 @@ func swapDirsWith(exchange func(a, b string) error, stage, live string) error {
 //   - then the staging directory, which holds nothing the manifest lists, is
 //     deleted, as are leftovers of the rename fallback (*.old).
 //
-// It runs before .staging is emptied and before orphans are swept, which
-// would otherwise delete the old files of a live partition whose merged
-// replacement is still waiting in .compact.
+// Open runs it before .staging is emptied and before orphans are swept,
+// which would otherwise delete the old files of a live partition whose
+// merged replacement is still waiting in .compact; Compact runs it first
+// too. Both hold the lock and the write mutex.
 func (w *Warehouse) recoverCompactions(recorded map[string]bool) error {
 	root := filepath.Join(w.parquetDir, compactDir)
 	tables, err := os.ReadDir(root)

@@ -265,3 +265,79 @@ func TestCompactRecoveryFallbackStates(t *testing.T) {
 		})
 	}
 }
+
+// TestCompactAgainAfterFailedSwap: a compaction that committed but failed
+// to swap leaves its merged file in .compact for recovery. A later Compact
+// by the same process (after more rows reached that partition) must finish
+// that compaction, not throw the merged file away: otherwise the manifest
+// lists a file that no longer exists and the next Open deletes the
+// partition's old files, losing their rows from Parquet.
+func TestCompactAgainAfterFailedSwap(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.open("run1")
+	fillPartitions(e, w)
+	w.hook = func(p string) error {
+		if p == "compact swap" {
+			return errors.New("crash")
+		}
+		return nil
+	}
+	if _, err := w.Compact(e.ctx); err == nil {
+		t.Fatal("Compact succeeded")
+	}
+	w.hook = nil
+	e.mustAppend(w, schemas.Events, events(t, "2024-03-20T00:00:00Z", 300))
+	before := e.sameRows(w.DB(), "events")
+
+	if _, err := w.Compact(e.ctx); err != nil {
+		t.Errorf("second Compact: %v", err)
+	}
+	checkCompacted(e, w, "events", before)
+	e.close(w)
+
+	w = e.open("run2")
+	defer e.close(w)
+	checkCompacted(e, w, "events", before)
+}
+
+// TestCompactCommitOutcome: DuckDB can report a failed COMMIT that did
+// commit (the "committed duckdb" hook simulates exactly that). The
+// compaction must then go on with the swap, as AppendFacts keeps its files,
+// instead of deleting the merged file the manifest now lists.
+func TestCompactCommitOutcome(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.open("run1")
+	defer func() { e.close(w) }()
+	fillPartitions(e, w)
+	before := e.sameRows(w.DB(), "events")
+	failAfterCommit := func(p string) error {
+		if p == "committed duckdb" {
+			return errors.New("COMMIT reported a failure")
+		}
+		return nil
+	}
+
+	// AppendFacts: the rows are kept and reported as added.
+	w.hook = failAfterCommit
+	n, err := e.append(w, schemas.Events, events(t, "2024-03-21T00:00:00Z", 400))
+	w.hook = nil
+	if err != nil || n != 1 {
+		t.Fatalf("AppendFacts whose COMMIT committed: %d, %v", n, err)
+	}
+	before = append(before, e.sameRows(w.DB(), "events")[len(before)])
+
+	w.hook = failAfterCommit
+	_, err = w.Compact(e.ctx)
+	w.hook = nil
+	if err != nil {
+		t.Errorf("Compact whose COMMIT committed: %v", err)
+	}
+	if got := e.sameRows(w.DB(), "events"); !slices.Equal(got, before) {
+		t.Errorf("rows right after Compact:\n%q\nwant\n%q", got, before)
+	}
+	e.close(w)
+	w = e.open("run2")
+	checkCompacted(e, w, "events", before)
+}

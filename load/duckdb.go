@@ -23,6 +23,8 @@ import (
 type duckSink struct {
 	conn  *sql.Conn
 	runID string
+	// at is the Warehouse's test hook (see Warehouse.hook).
+	at func(point string) error
 }
 
 func (d *duckSink) name() string { return "duckdb" }
@@ -101,7 +103,7 @@ func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
 			continue
 		}
 		if got != typ.describe {
-			return fmt.Errorf("column %s is %s in %s, the schema says %s (columns are never retyped)", f.Name, got, "DuckDB", typ.describe)
+			return fmt.Errorf("column %s is %s in DuckDB, the schema says %s (columns are never retyped)", f.Name, got, typ.describe)
 		}
 	}
 	return nil
@@ -162,34 +164,8 @@ type duckPending struct {
 	files []fileEntry
 }
 
-// commit commits the transaction: the commit point of a fact batch. If
-// COMMIT fails, the manifest tells whether the transaction nevertheless
-// committed; if even that cannot be told, the error wraps errCommitUnknown
-// and the caller must leave the Parquet files for Open to reconcile.
-func (p *duckPending) commit(ctx context.Context) error {
-	_, err := p.d.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT")
-	if err == nil {
-		return nil
-	}
-	err = fmt.Errorf("load: duckdb: commit: %w", err)
-	// DuckDB rolls back a transaction whose COMMIT fails; make sure the
-	// connection is out of it, ignoring "no transaction is active".
-	_ = p.d.rollback()
-	if len(p.files) == 0 {
-		return err
-	}
-	n, qerr := countFiles(context.WithoutCancel(ctx), p.d.conn, p.files)
-	switch {
-	case qerr != nil:
-		return errors.Join(err, errCommitUnknown, qerr)
-	case n == len(p.files):
-		return nil // committed after all
-	case n == 0:
-		return err
-	default:
-		return errors.Join(err, errCommitUnknown, fmt.Errorf("%d of %d manifest rows present", n, len(p.files)))
-	}
-}
+// commit commits the transaction: the commit point of a fact batch.
+func (p *duckPending) commit(ctx context.Context) error { return p.d.commit(ctx, p.files) }
 
 func (p *duckPending) abort() error { return p.d.rollback() }
 
@@ -213,18 +189,50 @@ func (d *duckSink) rollback() error {
 	return nil
 }
 
-// inTx runs fn inside a transaction on the write connection and commits.
-func (d *duckSink) inTx(ctx context.Context, fn func() error) error {
+// commit commits the open transaction, which added files to the manifest.
+// COMMIT ignores ctx's cancellation. If COMMIT fails, the manifest tells
+// whether the transaction nevertheless committed (then commit returns nil);
+// if even that cannot be told, the error wraps errCommitUnknown and the
+// caller must leave the files for Open to reconcile with the manifest.
+func (d *duckSink) commit(ctx context.Context, files []fileEntry) error {
+	ctx = context.WithoutCancel(ctx)
+	_, err := d.conn.ExecContext(ctx, "COMMIT")
+	if err == nil {
+		err = d.at("committed duckdb")
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("load: duckdb: commit: %w", err)
+	// DuckDB rolls back a transaction whose COMMIT fails; make sure the
+	// connection is out of it, ignoring "no transaction is active".
+	_ = d.rollback()
+	if len(files) == 0 {
+		return err
+	}
+	n, qerr := countFiles(ctx, d.conn, files)
+	switch {
+	case qerr != nil:
+		return errors.Join(err, errCommitUnknown, qerr)
+	case n == len(files):
+		return nil // committed after all
+	case n == 0:
+		return err
+	default:
+		return errors.Join(err, errCommitUnknown, fmt.Errorf("%d of %d manifest rows present", n, len(files)))
+	}
+}
+
+// inTx runs fn inside a transaction on the write connection and commits it;
+// files are the manifest rows fn adds, if any (see commit).
+func (d *duckSink) inTx(ctx context.Context, files []fileEntry, fn func() error) error {
 	if err := d.beginTx(ctx); err != nil {
 		return err
 	}
 	if err := fn(); err != nil {
 		return errors.Join(err, d.rollback())
 	}
-	if _, err := d.conn.ExecContext(context.WithoutCancel(ctx), "COMMIT"); err != nil {
-		return errors.Join(fmt.Errorf("load: duckdb: commit: %w", err), d.rollback())
-	}
-	return nil
+	return d.commit(ctx, files)
 }
 
 // upsertDimension replaces or inserts rows (indices into rec) of dimension
@@ -232,7 +240,7 @@ func (d *duckSink) inTx(ctx context.Context, fn func() error) error {
 // table, then INSERT OR REPLACE'd into t. rows must not repeat an id.
 func (d *duckSink) upsertDimension(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, rows []int) error {
 	cols := quotedColumns(t.Schema)
-	return d.inTx(ctx, func() error {
+	return d.inTx(ctx, nil, func() error {
 		if _, err := d.conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE "+stageTable+" AS SELECT "+cols+
 			" FROM main."+quoteIdent(t.Name)+" LIMIT 0"); err != nil {
 			return fmt.Errorf("load: duckdb: staging %s: %w", t.Name, err)

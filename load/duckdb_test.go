@@ -51,7 +51,7 @@ func TestAppenderRollsBackWithTransaction(t *testing.T) {
 	}
 	// A duplicate key fails the append (the PRIMARY KEY is the last line
 	// of defence against double loads).
-	if err := w.duck.inTx(e.ctx, func() error {
+	if err := w.duck.inTx(e.ctx, nil, func() error {
 		return appendRows(e.ctx, w.conn, "", "", "events", schemas.Events.Schema, rec, []int{0, 0})
 	}); err == nil {
 		t.Error("duplicate ids appended")

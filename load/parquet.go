@@ -58,7 +58,7 @@ func (p *parquetSink) name() string { return "parquet" }
 // prepare writes each partition of b to its own file under .staging, fsynced
 // but invisible to readers, and records the files' final paths in b.files.
 func (p *parquetSink) prepare(ctx context.Context, b *factBatch) (_ pending, err error) {
-	pp := &parquetPending{dir: p.dir}
+	pp := &parquetPending{}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, pp.abort())
@@ -95,7 +95,6 @@ type stagedFile struct {
 
 // parquetPending is a batch written to .staging.
 type parquetPending struct {
-	dir   string
 	files []stagedFile
 }
 

@@ -132,7 +132,7 @@ func (w *Warehouse) setWatermarksLocked(ctx context.Context, marks []Watermark) 
 	if len(marks) == 0 {
 		return nil
 	}
-	return w.duck.inTx(ctx, func() error { return upsertWatermarks(ctx, w.conn, marks, w.runID) })
+	return w.duck.inTx(ctx, nil, func() error { return upsertWatermarks(ctx, w.conn, marks, w.runID) })
 }
 
 func checkMarks(marks []Watermark) error {

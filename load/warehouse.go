@@ -160,7 +160,7 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	if w.conn, err = w.db.Conn(ctx); err != nil {
 		return nil, fmt.Errorf("load: opening %s: %w", w.duckPath, err)
 	}
-	w.duck = &duckSink{conn: w.conn, runID: w.runID}
+	w.duck = &duckSink{conn: w.conn, runID: w.runID, at: w.at}
 	w.parquet = &parquetSink{dir: w.parquetDir, alloc: w.alloc, nextName: w.nextFileName}
 	w.sinks = []sink{w.parquet, w.duck}
 
@@ -172,6 +172,9 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	}
 	if err := fsx.MkdirAll(w.parquetDir, 0o755); err != nil {
 		return nil, fmt.Errorf("load: creating %s: %w", w.parquetDir, err)
+	}
+	if err := claimParquetDir(w.parquetDir, w.duckPath); err != nil {
+		return nil, err
 	}
 	if err := w.reconcile(ctx); err != nil {
 		return nil, err

@@ -551,3 +551,38 @@ func TestManyRows(t *testing.T) {
 		t.Errorf("%d rows in DuckDB", n)
 	}
 }
+
+// Two warehouses must not share a Parquet directory: each Open would
+// delete the other's files as orphans.
+func TestParquetDirOfAnotherWarehouseIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "parquet")
+	w, err := Open(context.Background(), Options{DuckDBPath: filepath.Join(dir, "a.duckdb"), ParquetDir: pq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(context.Background(), Options{DuckDBPath: filepath.Join(dir, "b.duckdb"), ParquetDir: pq})
+	if err == nil || !strings.Contains(err.Error(), "a.duckdb") {
+		t.Fatalf("err = %v, want a refusal naming a.duckdb", err)
+	}
+	w, err = Open(context.Background(), Options{DuckDBPath: filepath.Join(dir, "a.duckdb"), ParquetDir: pq})
+	if err != nil {
+		t.Fatalf("the owner cannot reopen: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Moved together, they still belong together.
+	moved := filepath.Join(t.TempDir(), "moved")
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	w, err = Open(context.Background(), Options{DuckDBPath: filepath.Join(moved, "a.duckdb"), ParquetDir: filepath.Join(moved, "parquet")})
+	if err != nil {
+		t.Fatalf("after moving the warehouse: %v", err)
+	}
+	_ = w.Close()
+}
