@@ -263,6 +263,39 @@ func TestPagingHeaders(t *testing.T) {
 	}
 }
 
+// TestHugePageNumber: a page number whose offset does not fit in an int64
+// is an empty page past the end, like any other page out of range; it must
+// not panic the handler (which, through net/http's recovery, would also
+// leave the server's read lock held and hang the next AddActivity).
+func TestHugePageNumber(t *testing.T) {
+	s := New(Options{Seed: 1, Token: testToken, Scale: Scale{EventsPerProject: 30, BigProjectEvents: 30}})
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, path := range []string{
+		"/api/v4/projects/101/events?per_page=100&page=9223372036854775807",
+		"/api/v4/projects/101/events?per_page=100&page=92233720368547759",
+		"/api/v4/projects/101/issues?per_page=20&page=9223372036854775807",
+		"/api/v4/projects/101/issues/1/resource_label_events?per_page=100&page=9223372036854775807",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("PRIVATE-TOKEN", testToken)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "[]" ||
+			resp.Header.Get("X-Next-Page") != "" || resp.Header.Get("X-Prev-Page") != "" {
+			t.Errorf("%s: %d %q next %q prev %q", path, resp.StatusCode, body, resp.Header.Get("X-Next-Page"), resp.Header.Get("X-Prev-Page"))
+		}
+		if !s.mu.TryLock() {
+			t.Fatalf("%s: the server's lock is still held after the request", path)
+		}
+		s.mu.Unlock()
+	}
+}
+
 func TestHiddenRowsShortPages(t *testing.T) {
 	s := shared()
 	d := s.Data()

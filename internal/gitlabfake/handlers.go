@@ -140,7 +140,10 @@ func parsePager(rq *request) (pager, bool) {
 // when n <= 10,000; next/prev empty when out of range.
 func (p pager) cut(rq *request, n int) (int, int) {
 	totalPages := (n + p.per - 1) / p.per
-	start := min((p.page-1)*p.per, n)
+	start := n // past the end, also when (page-1)*per would overflow
+	if p.page-1 <= n/p.per {
+		start = (p.page - 1) * p.per
+	}
 	end := min(start+p.per, n)
 	out := p.page > totalPages
 	next, prev := "", ""

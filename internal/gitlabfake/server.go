@@ -229,9 +229,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case h == nil:
 		rw.errorMsg(http.StatusNotFound, "404 Not Found")
 	default:
-		s.mu.RLock()
-		h(s, &request{r: r, q: r.URL.Query(), segs: segs, rw: rw})
-		s.mu.RUnlock()
+		s.serveLocked(h, &request{r: r, q: r.URL.Query(), segs: segs, rw: rw})
 	}
 	for k, v := range rw.header {
 		hdr[k] = v
@@ -245,6 +243,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		w.Write(rw.body)
 	}
+}
+
+// serveLocked runs h under the read lock, released even if h panics (a
+// panic that net/http recovers must not leave AddActivity waiting forever).
+func (s *Server) serveLocked(h handler, rq *request) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	h(s, rq)
 }
 
 func (s *Server) authorized(r *http.Request) bool {
