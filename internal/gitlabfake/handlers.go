@@ -604,29 +604,12 @@ func (s *Server) listIssues(rq *request) {
 	if p == nil {
 		return
 	}
-	lp, ok := s.parseList(rq, []string{"opened", "closed", "all"})
-	if !ok {
-		return
-	}
-	pg, ok := parsePager(rq)
-	if !ok {
-		return
-	}
-	var rows []row
-	for _, i := range s.idx.projIssues[p.ID] {
-		is := &s.d.Issues[i]
-		r := row{i, is.ID, is.Title, is.State, is.AuthorID, is.CreatedAt, is.UpdatedAt}
-		if lp.keep(r) {
-			rows = append(rows, r)
-		}
-	}
-	lp.sort(rows)
-	start, end := pg.cut(rq, len(rows))
-	out := make([]jIssue, 0, end-start)
-	for _, r := range rows[start:end] {
-		out = append(out, s.issue(rq, &s.d.Issues[r.i]))
-	}
-	rq.rw.json(http.StatusOK, out)
+	listParents(s, rq, []string{"opened", "closed", "all"}, s.idx.projIssues[p.ID],
+		func(i int32) row {
+			is := &s.d.Issues[i]
+			return row{i, is.ID, is.Title, is.State, is.AuthorID, is.CreatedAt, is.UpdatedAt}
+		},
+		func(i int32) jIssue { return s.issue(rq, &s.d.Issues[i]) })
 }
 
 func (s *Server) listMRs(rq *request) {
@@ -634,29 +617,12 @@ func (s *Server) listMRs(rq *request) {
 	if p == nil {
 		return
 	}
-	lp, ok := s.parseList(rq, []string{"opened", "closed", "locked", "merged", "all"})
-	if !ok {
-		return
-	}
-	pg, ok := parsePager(rq)
-	if !ok {
-		return
-	}
-	var rows []row
-	for _, i := range s.idx.projMRs[p.ID] {
-		mr := &s.d.MergeRequests[i]
-		r := row{i, mr.ID, mr.Title, mr.State, mr.AuthorID, mr.CreatedAt, mr.UpdatedAt}
-		if lp.keep(r) {
-			rows = append(rows, r)
-		}
-	}
-	lp.sort(rows)
-	start, end := pg.cut(rq, len(rows))
-	out := make([]jMergeRequest, 0, end-start)
-	for _, r := range rows[start:end] {
-		out = append(out, s.mergeRequest(rq, &s.d.MergeRequests[r.i]))
-	}
-	rq.rw.json(http.StatusOK, out)
+	listParents(s, rq, []string{"opened", "closed", "locked", "merged", "all"}, s.idx.projMRs[p.ID],
+		func(i int32) row {
+			mr := &s.d.MergeRequests[i]
+			return row{i, mr.ID, mr.Title, mr.State, mr.AuthorID, mr.CreatedAt, mr.UpdatedAt}
+		},
+		func(i int32) jMergeRequest { return s.mergeRequest(rq, &s.d.MergeRequests[i]) })
 }
 
 // listEpics serves a group's epics and, like GitLab
@@ -670,7 +636,27 @@ func (s *Server) listEpics(rq *request) {
 		rq.rw.message(http.StatusForbidden, "403 Forbidden")
 		return
 	}
-	lp, ok := s.parseList(rq, []string{"opened", "closed", "all"})
+	groups := []int64{g.ID}
+	if rq.q.Get("include_descendant_groups") != "false" {
+		groups = s.idx.descendants(g.ID)
+	}
+	var idx []int32
+	for _, gid := range groups {
+		idx = append(idx, s.idx.groupEpics[gid]...)
+	}
+	listParents(s, rq, []string{"opened", "closed", "all"}, idx,
+		func(i int32) row {
+			ep := &s.d.Epics[i]
+			return row{i, ep.ID, ep.Title, ep.State, ep.AuthorID, ep.CreatedAt, ep.UpdatedAt}
+		},
+		func(i int32) jEpic { return s.epic(rq, &s.d.Epics[i]) })
+}
+
+// listParents serves one page of issues, merge requests or epics: those at
+// positions idx that pass the listing's filters (state, updated_after, ...),
+// sorted as asked, rendered by render.
+func listParents[J any](s *Server, rq *request, states []string, idx []int32, rowOf func(int32) row, render func(int32) J) {
+	lp, ok := s.parseList(rq, states)
 	if !ok {
 		return
 	}
@@ -678,25 +664,17 @@ func (s *Server) listEpics(rq *request) {
 	if !ok {
 		return
 	}
-	groups := []int64{g.ID}
-	if rq.q.Get("include_descendant_groups") != "false" {
-		groups = s.idx.descendants(g.ID)
-	}
 	var rows []row
-	for _, gid := range groups {
-		for _, i := range s.idx.groupEpics[gid] {
-			ep := &s.d.Epics[i]
-			r := row{i, ep.ID, ep.Title, ep.State, ep.AuthorID, ep.CreatedAt, ep.UpdatedAt}
-			if lp.keep(r) {
-				rows = append(rows, r)
-			}
+	for _, i := range idx {
+		if r := rowOf(i); lp.keep(r) {
+			rows = append(rows, r)
 		}
 	}
 	lp.sort(rows)
 	start, end := pg.cut(rq, len(rows))
-	out := make([]jEpic, 0, end-start)
+	out := make([]J, 0, end-start)
 	for _, r := range rows[start:end] {
-		out = append(out, s.epic(rq, &s.d.Epics[r.i]))
+		out = append(out, render(r.i))
 	}
 	rq.rw.json(http.StatusOK, out)
 }
