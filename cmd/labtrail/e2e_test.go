@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -296,5 +297,49 @@ func TestSQLCommand(t *testing.T) {
 	code, out, _ = e.labtrail("status", "-c", e.cfg)
 	if code != exitOK || !strings.Contains(out, "label_events") || !strings.Contains(out, "Watermarks") {
 		t.Errorf("status: exit %d:\n%s", code, out)
+	}
+}
+
+// --summary writes the run record as JSON for schedulers, --log-format json
+// makes every log line a JSON object, and `sql` without a query reads
+// statements from stdin.
+func TestSummaryJSONLogsAndSQLFromStdin(t *testing.T) {
+	e := newE2E(t, gitlabfake.Options{Seed: 16})
+	summary := filepath.Join(e.dir, "run.json")
+	code, _, stderr := e.labtrail("run", "-c", e.cfg, "--log-format", "json", "--summary", summary)
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, lastLines(stderr, 20))
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+	}
+	var rec struct {
+		RunID    string
+		Outcome  string
+		Rows     map[string]int64
+		Requests int64
+	}
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatalf("summary: %v\n%s", err, b)
+	}
+	if rec.RunID == "" || rec.Outcome != "success" || rec.Rows["events"] == 0 || rec.Requests == 0 {
+		t.Errorf("summary = %+v", rec)
+	}
+
+	c, out, errb := e.cmd(e2eToken, "sql", "-c", e.cfg, "--format", "csv")
+	c.Stdin = strings.NewReader("SELECT count(*) AS n\n  FROM events;\nSELECT outcome FROM _labtrail_runs;\n")
+	if err := c.Run(); err != nil {
+		t.Fatalf("sql from stdin: %v\n%s", err, errb)
+	}
+	want := fmt.Sprintf("n\n%d\noutcome\nsuccess\n", rec.Rows["events"])
+	if out.String() != want {
+		t.Errorf("sql from stdin printed %q, want %q", out.String(), want)
 	}
 }
