@@ -272,8 +272,8 @@ func TestRetriesTimeouts(t *testing.T) {
 		fmt.Fprint(w, `{"id":7,"username":"root"}`)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := NewClient(Options{BaseURL: srv.URL, Token: testToken, Concurrency: 2, MaxAttempts: 3,
-		Timeout: 300 * time.Millisecond, BackoffBase: time.Millisecond})
+	c, err := NewClient(Options{BaseURL: srv.URL, Token: testToken, Concurrency: 2, MaxAttempts: 10,
+		Timeout: time.Second, BackoffBase: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
