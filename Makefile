@@ -13,18 +13,20 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/labtrail ./cmd/labtrail
 	$(GO) build -o $(BIN)/demo-gitlab ./internal/cmd/demo-gitlab
 
-# Every test, then a short fuzz run of decoding and flattening.
+# Every test, then a short fuzz run of decoding and flattening. Minimizing
+# each new input is capped: with huge-string inputs it otherwise eats the
+# whole run (measured: 1,046 executions in 20 s uncapped, 11,108 in 15 s capped).
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
-	$(GO) test -run '^$$' -fuzz=FuzzDecodeAndFlatten -fuzztime=10s ./transform
+	$(GO) test -run '^$$' -fuzz=FuzzDecodeAndFlatten -fuzztime=10s -fuzzminimizetime=50x ./transform
 
 test-short:
 	$(GO) test -short -count=1 ./...
 
 # Longer fuzzing, for when decoding or flattening changes.
 fuzz:
-	$(GO) test -run '^$$' -fuzz=FuzzDecodeAndFlatten -fuzztime=2m ./transform
+	$(GO) test -run '^$$' -fuzz=FuzzDecodeAndFlatten -fuzztime=2m -fuzzminimizetime=50x ./transform
 
 # Speed and memory targets: a full run against the built-in server with
 # >100,000 events (events/s, requests/s, peak heap), and the transform stage.
