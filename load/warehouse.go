@@ -420,7 +420,7 @@ func (b *factBatch) rowIndices() []int {
 // DuckDB failing its COMMIT and then failing to say whether it committed,
 // the error says so and leaves the batch's files for the next Open to keep
 // or delete according to the manifest.)
-func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.Record, marks ...Watermark) (int64, error) {
+func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, marks ...Watermark) (int64, error) {
 	if t.Kind != schemas.Fact {
 		return 0, fmt.Errorf("load: AppendFacts: %s is not a fact table", t.Name)
 	}
@@ -563,7 +563,7 @@ func (w *Warehouse) writeBatch(ctx context.Context, b *factBatch) error {
 //
 // rec must have t's columns in t's order with t's types and no null id; it
 // is not released. Safe for concurrent use (calls are serialised).
-func (w *Warehouse) UpsertDimension(ctx context.Context, t schemas.Table, rec arrow.Record) error {
+func (w *Warehouse) UpsertDimension(ctx context.Context, t schemas.Table, rec arrow.RecordBatch) error {
 	if t.Kind != schemas.Dimension {
 		return fmt.Errorf("load: UpsertDimension: %s is not a dimension table", t.Name)
 	}

@@ -96,19 +96,18 @@ type gen struct {
 	regular []int64
 	alice   int64
 
-	groupByID      map[int64]*Group
-	premiumProj    map[int64]bool
-	projLabels     map[int64][]int64
-	groupLabels    map[int64][]int64
-	projMiles      map[int64][]int64
-	projIters      map[int64][]int64
-	noteables      map[int64][]noteRef
-	mrsOf          map[int64][]noteRef
-	wikiMetaBase   map[int64]int64
-	anchors        map[int64][]Event
-	fams           [numFams][]ResourceEvent
-	busyIssueID    int64
-	forceLabelNext bool
+	groupByID    map[int64]*Group
+	premiumProj  map[int64]bool
+	projLabels   map[int64][]int64
+	groupLabels  map[int64][]int64
+	projMiles    map[int64][]int64
+	projIters    map[int64][]int64
+	noteables    map[int64][]noteRef
+	mrsOf        map[int64][]noteRef
+	wikiMetaBase map[int64]int64
+	anchors      map[int64][]Event
+	fams         [numFams][]ResourceEvent
+	busyIssueID  int64
 }
 
 func newRand(a, b int64) *rand.Rand {
