@@ -100,22 +100,11 @@ type lister func(ctx context.Context, since time.Time, fn func([]parentRef) erro
 func (r *Runner) issuesUnit(pl config.Pipeline, projectID int64, fams []family) unit {
 	list := func(ctx context.Context, since time.Time, fn func([]parentRef) error) error {
 		return r.Client.Issues(ctx, projectID, since, func(is []extract.Issue) error {
-			refs := transform.NewRefs()
-			if err := r.upsert(ctx, schemas.Issues, func(b *transform.Builder) {
-				for i := range is {
-					transform.AppendIssue(b, refs, &is[i])
-				}
-			}); err != nil {
-				return err
-			}
-			if err := r.flushRefs(ctx, refs); err != nil {
-				return err
-			}
-			ps := make([]parentRef, len(is))
-			for i, it := range is {
-				ps[i] = parentRef{extract.Parent{Type: "Issue", ID: it.ID, IID: it.IID, ProjectID: it.ProjectID}, it.UpdatedAt}
-			}
-			return fn(ps)
+			return r.parentPage(ctx, schemas.Issues, len(is), func(b *transform.Builder, refs *transform.Refs, i int) parentRef {
+				it := &is[i]
+				transform.AppendIssue(b, refs, it)
+				return parentRef{extract.Parent{Type: "Issue", ID: it.ID, IID: it.IID, ProjectID: it.ProjectID}, it.UpdatedAt}
+			}, fn)
 		})
 	}
 	return r.parentsUnit(pl, scopeName("project", projectID), "issues", list, fams)
@@ -124,22 +113,11 @@ func (r *Runner) issuesUnit(pl config.Pipeline, projectID int64, fams []family) 
 func (r *Runner) mergeRequestsUnit(pl config.Pipeline, projectID int64, fams []family) unit {
 	list := func(ctx context.Context, since time.Time, fn func([]parentRef) error) error {
 		return r.Client.MergeRequests(ctx, projectID, since, func(ms []extract.MergeRequest) error {
-			refs := transform.NewRefs()
-			if err := r.upsert(ctx, schemas.MergeRequests, func(b *transform.Builder) {
-				for i := range ms {
-					transform.AppendMergeRequest(b, refs, &ms[i])
-				}
-			}); err != nil {
-				return err
-			}
-			if err := r.flushRefs(ctx, refs); err != nil {
-				return err
-			}
-			ps := make([]parentRef, len(ms))
-			for i, m := range ms {
-				ps[i] = parentRef{extract.Parent{Type: "MergeRequest", ID: m.ID, IID: m.IID, ProjectID: m.ProjectID}, m.UpdatedAt}
-			}
-			return fn(ps)
+			return r.parentPage(ctx, schemas.MergeRequests, len(ms), func(b *transform.Builder, refs *transform.Refs, i int) parentRef {
+				m := &ms[i]
+				transform.AppendMergeRequest(b, refs, m)
+				return parentRef{extract.Parent{Type: "MergeRequest", ID: m.ID, IID: m.IID, ProjectID: m.ProjectID}, m.UpdatedAt}
+			}, fn)
 		})
 	}
 	return r.parentsUnit(pl, scopeName("project", projectID), "merge_requests", list, fams)
@@ -148,25 +126,34 @@ func (r *Runner) mergeRequestsUnit(pl config.Pipeline, projectID int64, fams []f
 func (r *Runner) epicsUnit(pl config.Pipeline, groupID int64, fams []family) unit {
 	list := func(ctx context.Context, since time.Time, fn func([]parentRef) error) error {
 		return r.Client.Epics(ctx, groupID, since, func(es []extract.Epic) error {
-			refs := transform.NewRefs()
-			if err := r.upsert(ctx, schemas.Epics, func(b *transform.Builder) {
-				for i := range es {
-					transform.AppendEpic(b, refs, &es[i])
-				}
-			}); err != nil {
-				return err
-			}
-			if err := r.flushRefs(ctx, refs); err != nil {
-				return err
-			}
-			ps := make([]parentRef, len(es))
-			for i, e := range es {
-				ps[i] = parentRef{extract.Parent{Type: "Epic", ID: e.ID, IID: e.IID, GroupID: e.GroupID}, e.UpdatedAt}
-			}
-			return fn(ps)
+			return r.parentPage(ctx, schemas.Epics, len(es), func(b *transform.Builder, refs *transform.Refs, i int) parentRef {
+				e := &es[i]
+				transform.AppendEpic(b, refs, e)
+				return parentRef{extract.Parent{Type: "Epic", ID: e.ID, IID: e.IID, GroupID: e.GroupID}, e.UpdatedAt}
+			}, fn)
 		})
 	}
 	return r.parentsUnit(pl, scopeName("group", groupID), "epics", list, fams)
+}
+
+// parentPage stores a listed page of n parents as rows of dimension table
+// t (add appends parent i and returns its ref), then the users they
+// reference, and hands the refs to fn.
+func (r *Runner) parentPage(ctx context.Context, t schemas.Table, n int,
+	add func(b *transform.Builder, refs *transform.Refs, i int) parentRef, fn func([]parentRef) error) error {
+	refs := transform.NewRefs()
+	ps := make([]parentRef, n)
+	if err := r.upsert(ctx, t, func(b *transform.Builder) {
+		for i := range n {
+			ps[i] = add(b, refs, i)
+		}
+	}); err != nil {
+		return err
+	}
+	if err := r.flushRefs(ctx, refs); err != nil {
+		return err
+	}
+	return fn(ps)
 }
 
 // famState is one family's progress inside a parents unit.
