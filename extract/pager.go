@@ -17,6 +17,13 @@ const perPage = 100
 // short or even empty page is not the end. fn's error stops paging and is
 // returned as is.
 func each[T any](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error) error {
+	return pages(ctx, c, path, q, fn, nil)
+}
+
+// pages is each with a cursor: after every page that has a successor,
+// restart (when not nil) may move a filter in q and return true, and
+// paging then starts again at page 1 of the narrowed listing.
+func pages[T any](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error, restart func([]T) bool) error {
 	if q == nil {
 		q = url.Values{}
 	}
@@ -31,13 +38,16 @@ func each[T any](ctx context.Context, c *Client, path string, q url.Values, fn f
 		if err := fn(rows); err != nil {
 			return err
 		}
-		if next == 0 {
+		switch {
+		case next == 0:
 			return nil
-		}
-		if next <= n {
+		case restart != nil && restart(rows):
+			n = 1
+		case next <= n:
 			return errLoop(path, n, next)
+		default:
+			n = next
 		}
-		n = next
 	}
 }
 

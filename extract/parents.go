@@ -46,39 +46,28 @@ func eachUpdated[T any](ctx context.Context, c *Client, path string, q url.Value
 	updatedAt func(T) time.Time, fn func([]T) error) error {
 	q.Set("order_by", "updated_at")
 	q.Set("sort", "asc")
-	q.Set("per_page", strconv.Itoa(perPage))
 	cursor := since.UTC()
-	for n := int64(1); ; {
+	setCursor := func() {
 		if !cursor.IsZero() {
 			q.Set("updated_after", cursor.Format("2006-01-02T15:04:05.000Z"))
 		}
-		q.Set("page", strconv.FormatInt(n, 10))
-		var rows []T
-		next, err := c.get(ctx, path, q, &rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(rows); err != nil {
-			return err
-		}
-		if next == 0 {
-			return nil
-		}
+	}
+	setCursor()
+	return pages(ctx, c, path, q, fn, func(rows []T) bool {
+		// Millisecond resolution on the wire: truncate so rows at the
+		// cursor are not skipped by rounding, and compare truncated so a
+		// sub-millisecond advance cannot restart the same page forever.
 		last := cursor
 		for _, r := range rows {
-			if u := updatedAt(r).UTC(); u.After(last) {
+			if u := updatedAt(r).UTC().Truncate(time.Millisecond); u.After(last) {
 				last = u
 			}
 		}
-		switch {
-		case last.After(cursor):
-			// Millisecond resolution on the wire: truncate so rows at the
-			// cursor are not skipped by rounding.
-			cursor, n = last.Truncate(time.Millisecond), 1
-		case next <= n:
-			return errLoop(path, n, next)
-		default:
-			n = next
+		if !last.After(cursor) {
+			return false
 		}
-	}
+		cursor = last
+		setCursor()
+		return true
+	})
 }
