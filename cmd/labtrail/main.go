@@ -141,15 +141,21 @@ func oneLine(stderr io.Writer, err error) {
 	fmt.Fprintln(stderr, "labtrail:", msg)
 }
 
-// loadWithoutToken loads the config for commands that only touch the
-// warehouse and so need no token; problems are printed with their paths.
-func (c common) loadWithoutToken(stderr io.Writer) (*config.Config, bool) {
-	cfg, err := config.Load(c.config, func(string) (string, bool) { return "-", true })
+// load loads the config, looking environment variables up with env, and
+// prints every problem with its YAML path when it is not valid.
+func (c common) load(stderr io.Writer, env func(string) (string, bool)) (*config.Config, error) {
+	cfg, err := config.Load(c.config, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
-		return nil, false
 	}
-	return cfg, true
+	return cfg, err
+}
+
+// loadWithoutToken loads the config for commands that only touch the
+// warehouse and so need no token.
+func (c common) loadWithoutToken(stderr io.Writer) (*config.Config, bool) {
+	cfg, err := c.load(stderr, func(string) (string, bool) { return "-", true })
+	return cfg, err == nil
 }
 
 // openReadOnly opens the configured warehouse read-only. A nil db means it

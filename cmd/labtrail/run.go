@@ -15,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/labtrail/labtrail/extract"
-	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/pipeline"
 	"github.com/labtrail/labtrail/internal/progress"
 	"github.com/labtrail/labtrail/load"
@@ -36,9 +35,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		oneLine(stderr, err)
 		return exitUsage
 	}
-	cfg, err := config.Load(c.config, os.LookupEnv)
+	cfg, err := c.load(stderr, os.LookupEnv)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
 		oneLine(stderr, fmt.Errorf("%s is not valid: %w", c.config, err))
 		return exitUsage
 	}

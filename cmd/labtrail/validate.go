@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"github.com/labtrail/labtrail/internal/config"
 )
 
 // cmdValidate checks a config file and prints every problem, one per line,
@@ -16,9 +14,8 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if _, err := parse(fs, args); err != nil {
 		return exitUsage
 	}
-	cfg, err := config.Load(c.config, os.LookupEnv)
+	cfg, err := c.load(stderr, os.LookupEnv)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d pipeline(s), warehouse %s and %s\n",
