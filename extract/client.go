@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -25,6 +26,8 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/labtrail/labtrail/internal/redact"
 )
 
 // Errors a caller can act on. They are wrapped with the endpoint and page.
@@ -38,6 +41,27 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrGaveUp: a transient fault persisted through every attempt.
 	ErrGaveUp = errors.New("gave up after retries")
+	// ErrWrongOrigin: the run's first request was redirected elsewhere
+	// (ErrRedirect): the configured URL points at a login page or the wrong
+	// host, so every other request would be too. The run stops at once.
+	ErrWrongOrigin = errors.New("gitlab.url does not answer as GitLab's API")
+	// ErrWaitTooLong: the server asked for a pause (Retry-After,
+	// RateLimit-Reset) longer than gitlab.max_wait. The run stops rather
+	// than hold the warehouse lock for as long as a server likes.
+	ErrWaitTooLong = errors.New("server asked for too long a wait")
+	// ErrTooManyPages: a listing named more pages than gitlab.max_pages,
+	// or a page repeated the previous page's rows.
+	ErrTooManyPages = errors.New("listing does not end")
+)
+
+// Defaults of the bounds on what a server may make a run do. They are the
+// config's defaults (internal/config fills them); NewClient applies them to
+// zero Options too, so that no Client is ever unbounded.
+const (
+	// A page of 100 GitLab objects is well under 10 MB.
+	DefaultMaxResponseBytes = 64 << 20
+	DefaultMaxPages         = 100_000
+	DefaultMaxWait          = 15 * time.Minute
 )
 
 // Options configure a Client.
@@ -49,8 +73,13 @@ type Options struct {
 	RequestsPerSecond float64
 	MaxAttempts       int           // for 5xx, network faults, bad bodies
 	Timeout           time.Duration // per attempt
-	Logger            *slog.Logger
-	HTTPClient        *http.Client // tests; nil = a pooled client with Timeout
+	// MaxResponseBytes caps a body after decompression; MaxPages caps the
+	// pages of one listing; MaxWait caps any single pause a server asks for.
+	MaxResponseBytes int64
+	MaxPages         int64
+	MaxWait          time.Duration
+	Logger           *slog.Logger
+	HTTPClient       *http.Client // tests; nil = a pooled client with Timeout
 	// BackoffBase is the first retry delay (doubled each attempt, full
 	// jitter, capped at 30 s); 0 = 500 ms. Tests shorten it.
 	BackoffBase time.Duration
@@ -71,10 +100,14 @@ type Client struct {
 	gl          *gitlab.Client
 	sem         *semaphore.Weighted
 	throttle    *Throttle
+	redact      *redact.Redactor
 	tokenEnv    string
 	maxAttempts int
+	maxBytes    int64
+	maxPages    int64
 	backoffBase time.Duration
 	log         *slog.Logger
+	clock       serverClock
 	Stats       Stats
 }
 
@@ -92,35 +125,49 @@ func NewClient(o Options) (*Client, error) {
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = 500 * time.Millisecond
 	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if o.MaxPages <= 0 {
+		o.MaxPages = DefaultMaxPages
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = o.Concurrency
-		hc = &http.Client{Transport: tr, Timeout: o.Timeout}
+	origin, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
+	if err != nil || origin.Host == "" {
+		return nil, fmt.Errorf("gitlab url %q: not an absolute URL", o.BaseURL)
 	}
-	base := strings.TrimRight(o.BaseURL, "/") + "/api/v4"
+	hc := newHTTPClient(o.HTTPClient, origin, o.MaxResponseBytes, o.Concurrency)
+	if o.HTTPClient == nil {
+		hc.Timeout = o.Timeout
+	}
 	gl, err := gitlab.NewClient(o.Token,
-		gitlab.WithBaseURL(base),
+		gitlab.WithBaseURL(origin.String()+"/api/v4"),
 		gitlab.WithHTTPClient(hc),
 		gitlab.WithoutRetries(),
 		gitlab.WithCustomLimiter(noLimit{}),
 		gitlab.WithUserAgent("labtrail"),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("gitlab client for %s: %w", o.BaseURL, err)
+		return nil, fmt.Errorf("gitlab client for %s: %w", origin.Redacted(), err)
 	}
-	return &Client{
+	c := &Client{
 		gl:          gl,
 		sem:         semaphore.NewWeighted(int64(o.Concurrency)),
-		throttle:    NewThrottle(o.RequestsPerSecond, o.Concurrency),
+		redact:      redact.New(o.Token),
 		tokenEnv:    o.TokenEnv,
 		maxAttempts: o.MaxAttempts,
+		maxBytes:    o.MaxResponseBytes,
+		maxPages:    o.MaxPages,
 		backoffBase: o.BackoffBase,
 		log:         o.Logger,
-	}, nil
+	}
+	c.throttle = newThrottle(o.RequestsPerSecond, o.Concurrency, o.MaxWait, &c.clock)
+	return c, nil
 }
 
 // Throttle exposes the shared throttle (for progress: time spent waiting).
@@ -135,26 +182,37 @@ func (noLimit) Wait(context.Context) error { return nil }
 // a server that answers 429 forever must not hold a run forever.
 const maxThrottledAttempts = 50
 
-// get fetches one page of path with query q, decodes it into v and returns
-// the next page number (0 when this was the last page). It retries 429
-// (after the pool-wide pause), 5xx, network faults and bodies that are not
-// valid JSON, so that a page is either wholly read or not used at all. A
-// body that is valid JSON of the wrong shape is not retried.
-func (c *Client) get(ctx context.Context, path string, q url.Values, v any) (int64, error) {
+// errorExcerptBytes is how much of an error body a message quotes.
+const errorExcerptBytes = 300
+
+// get fetches one page of path with query q, decodes it into v, checks it
+// with check (when not nil) and returns the next page number (0 when this
+// was the last page). It retries 429 (after the pool-wide pause), 5xx,
+// network faults, and bodies that are not valid JSON, too large, null or
+// fail check, so that a page is either wholly read and trusted or not used
+// at all. A body that is valid JSON of the wrong shape is not retried.
+func (c *Client) get(ctx context.Context, path string, q url.Values, v any, check func() error) (int64, error) {
 	endpoint := path
 	if p := q.Get("page"); p != "" {
 		endpoint += " page " + p
 	}
 	faults, throttled := 0, 0
 	for {
-		next, status, retryAfter, err := c.attempt(ctx, path, q, v)
+		next, status, retryAfter, err := c.attempt(ctx, path, q, v, check)
 		if err == nil {
 			return next, nil
 		}
 		if ctx.Err() != nil {
 			return 0, context.Cause(ctx)
 		}
+		if ue := (*url.Error)(nil); errors.Is(err, ErrRedirect) && errors.As(err, &ue) {
+			err = ue.Err // the refusal names the target's origin; the full URL is the server's text
+		}
 		switch {
+		case errors.Is(err, ErrRedirect) && c.Stats.Requests.Load() == 1:
+			return 0, fmt.Errorf("GET %s: %w: %w", endpoint, ErrWrongOrigin, err)
+		case errors.Is(err, ErrRedirect), errors.Is(err, ErrWaitTooLong):
+			return 0, fmt.Errorf("GET %s: %w", endpoint, err)
 		case status == http.StatusUnauthorized:
 			return 0, fmt.Errorf("GET %s: %w: GitLab answered 401 Unauthorized; check the token in $%s (expired, revoked or lacking read_api scope)", endpoint, ErrUnauthorized, c.tokenEnv)
 		case status == http.StatusForbidden:
@@ -200,9 +258,10 @@ func (c *Client) backoff(attempt int) time.Duration {
 }
 
 // attempt sends one request and decodes its body into v. status is 0 for
-// faults below HTTP (network, timeout, cut-off or invalid body), which are
-// retryable, and -1 for errors that no retry can mend.
-func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any) (next int64, status int, retryAfter time.Duration, err error) {
+// faults below HTTP (network, timeout, cut-off, oversized or invalid body,
+// a page that fails check), which are retryable, and -1 for errors that no
+// retry can mend.
+func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, check func() error) (next int64, status int, retryAfter time.Duration, err error) {
 	if err := c.throttle.Wait(ctx); err != nil {
 		return 0, 0, 0, err
 	}
@@ -219,45 +278,183 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any) 
 		return 0, -1, 0, fmt.Errorf("building request: %w", err)
 	}
 	c.Stats.Requests.Add(1)
-	var buf bytes.Buffer
-	resp, err := c.gl.Do(req, &buf)
-	c.Stats.Bytes.Add(int64(buf.Len()))
-	if resp != nil {
-		c.throttle.Observe(resp.Header, time.Now())
+	body := &bodyBuffer{max: c.maxBytes}
+	resp, err := c.do(req, body)
+	c.Stats.Bytes.Add(int64(len(body.b)))
+	if resp != nil && resp.Response != nil {
+		c.clock.observe(resp.Header, time.Now())
+		if werr := c.throttle.Observe(resp.Header, time.Now()); werr != nil {
+			return 0, -1, 0, werr
+		}
 	}
 	if err != nil {
 		if resp == nil || resp.Response == nil {
-			return 0, 0, 0, err // network fault or timeout
+			var re *gitlab.ErrorResponse
+			if errors.As(err, &re) && re.Response != nil {
+				resp = &gitlab.Response{Response: re.Response}
+			} else {
+				return 0, 0, 0, c.scrub(err) // network fault, timeout, refused redirect, bad header
+			}
 		}
 		status = resp.StatusCode
 		if status < 300 {
-			return 0, 0, 0, fmt.Errorf("reading body: %w", err) // cut off mid-body
+			return 0, 0, 0, fmt.Errorf("reading body: %w", c.scrub(err)) // cut off mid-body or too large
 		}
-		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s >= 0 {
-			retryAfter = time.Duration(s) * time.Second
+		if status == http.StatusTooManyRequests {
+			retryAfter, err := c.retryAfter(resp.Header)
+			if err != nil {
+				return 0, -1, 0, err
+			}
+			return 0, status, retryAfter, errors.New("429 Too Many Requests")
 		}
-		return 0, status, retryAfter, err
+		return 0, status, 0, c.statusError(status, err)
+	}
+	if t := bytes.TrimSpace(body.b); bytes.Equal(t, []byte("null")) || len(t) == 0 {
+		return 0, 0, 0, fmt.Errorf("%w: status %d with a %s body where GitLab sends JSON", ErrBadAnswer, resp.StatusCode, map[bool]string{true: "null", false: "empty"}[len(t) > 0])
 	}
 	// Unmarshal checks the whole body before it fills v, so a cut-off
 	// page never leaves v half-filled.
-	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+	if err := json.Unmarshal(body.b, v); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?): %w", resp.StatusCode, buf.Len(), err)
+			return 0, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?): %w", resp.StatusCode, len(body.b), err)
 		}
-		return 0, -1, 0, fmt.Errorf("decoding: %w", err)
+		return 0, -1, 0, fmt.Errorf("decoding: %w", c.scrub(err))
 	}
-	return nextPage(resp), resp.StatusCode, 0, nil
+	if check != nil {
+		if err := check(); err != nil {
+			return 0, 0, 0, fmt.Errorf("%w: %w", ErrBadAnswer, err)
+		}
+	}
+	next, err = nextPage(resp)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return next, resp.StatusCode, 0, nil
+}
+
+// do is gl.Do with a last line of defence: a panic inside the client
+// library (it has panicked on malformed headers) becomes a failed request
+// instead of ending the process without a run record.
+func (c *Client) do(req *retryablehttp.Request, w io.Writer) (resp *gitlab.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, fmt.Errorf("%w: the GitLab client library failed on this answer: %v", ErrBadAnswer, p)
+		}
+	}()
+	return c.gl.Do(req, w)
+}
+
+// statusError describes a non-2xx answer by its status and a short,
+// cleaned excerpt of its body: error bodies are the server's words, and a
+// proxy may echo the request's headers (the token) or terminal escapes.
+func (c *Client) statusError(status int, err error) error {
+	msg := http.StatusText(status)
+	var re *gitlab.ErrorResponse
+	if errors.As(err, &re) && len(re.Body) > 0 {
+		msg += ": " + c.redact.Excerpt(re.Body, errorExcerptBytes)
+	}
+	return fmt.Errorf("status %d %s", status, msg)
+}
+
+// scrub makes an error from below (the HTTP stack, the decoder) safe to
+// log: its text may quote the server.
+func (c *Client) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	return scrubbed{err: err, msg: c.redact.String(err.Error())}
+}
+
+// scrubbed keeps the chain (errors.Is still sees ErrRedirect, ErrTooLarge)
+// under a cleaned message.
+type scrubbed struct {
+	err error
+	msg string
+}
+
+func (s scrubbed) Error() string { return s.msg }
+func (s scrubbed) Unwrap() error { return s.err }
+
+// retryAfter reads Retry-After (seconds or an HTTP date, the latter on the
+// server's clock) and refuses a wait over the client's max_wait.
+func (c *Client) retryAfter(h http.Header) (time.Duration, error) {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, nil
+	}
+	var d time.Duration
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+		d = time.Duration(min(s, math.MaxInt64/int64(time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(c.clock.now(time.Now()))
+	} else {
+		return 0, nil // unreadable: back off as if absent
+	}
+	if err := c.throttle.checkWait("Retry-After: "+redact.Escape(truncate(v, 40)), d); err != nil {
+		return 0, err
+	}
+	return max(d, 0), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// bodyBuffer collects a body for decoding. It grows by append rather than
+// by doubling so that a body near max costs about max bytes, not twice that.
+type bodyBuffer struct {
+	b   []byte
+	max int64
+}
+
+func (w *bodyBuffer) Write(p []byte) (int, error) {
+	if int64(len(w.b)+len(p)) > w.max {
+		return 0, fmt.Errorf("%w: more than %d bytes (gitlab.max_response_bytes)", ErrTooLarge, w.max)
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// ServerNow is the server's clock as its Date headers tell it (the local
+// clock until a response with a Date arrived).
+func (c *Client) ServerNow() time.Time { return c.clock.now(time.Now()) }
+
+// serverClock follows the offset between the server's Date header and the
+// local clock, so that watermarks can be checked against the server's own
+// idea of now (rows dated past it cannot be trusted as a watermark), and
+// RateLimit-Reset, an instant on the server's clock, becomes a wait.
+type serverClock struct {
+	offset atomic.Int64 // server - local, in nanoseconds
+}
+
+func (s *serverClock) observe(h http.Header, local time.Time) {
+	if t, err := http.ParseTime(h.Get("Date")); err == nil {
+		s.offset.Store(int64(t.Sub(local.Truncate(time.Second))))
+	}
+}
+
+func (s *serverClock) now(local time.Time) time.Time {
+	if s == nil {
+		return local
+	}
+	return local.Add(time.Duration(s.offset.Load()))
 }
 
 // nextPage reads x-next-page, or failing that the Link header's rel="next";
-// 0 means no next page. A short page is never taken to mean the end.
-func nextPage(resp *gitlab.Response) int64 {
-	if resp.NextPage > 0 {
-		return resp.NextPage
-	}
-	if resp.Header.Get("X-Next-Page") != "" {
-		return 0 // present but not a number: treat as the end, as GitLab's clients do
+// 0 means no next page. A short page is never taken to mean the end, and a
+// next page named in a form labtrail cannot read is a bad answer, not an
+// end: stopping there would silently drop the rest of the listing.
+func nextPage(resp *gitlab.Response) (int64, error) {
+	if v := resp.Header.Get("X-Next-Page"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%w: x-next-page %q is not a page number", ErrBadAnswer, redact.Escape(truncate(v, 40)))
+		}
+		return n, nil
 	}
 	for _, link := range strings.Split(resp.Header.Get("Link"), ",") {
 		parts := strings.Split(link, ";")
@@ -266,11 +463,13 @@ func nextPage(resp *gitlab.Response) int64 {
 		}
 		u, err := url.Parse(strings.Trim(strings.TrimSpace(parts[0]), "<>"))
 		if err != nil {
-			continue
+			return 0, fmt.Errorf("%w: Link rel=\"next\" is not a URL", ErrBadAnswer)
 		}
-		if n, err := strconv.ParseInt(u.Query().Get("page"), 10, 64); err == nil && n > 0 {
-			return n
+		n, err := strconv.ParseInt(u.Query().Get("page"), 10, 64)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%w: Link rel=\"next\" names no page number", ErrBadAnswer)
 		}
+		return n, nil
 	}
-	return 0
+	return 0, nil
 }

@@ -30,7 +30,7 @@ func newTestClient(t *testing.T, h http.HandlerFunc) *Client {
 // A page whose rows are all hidden is empty but not the end: paging must
 // follow x-next-page, not the page size.
 func TestEachFollowsNextPageThroughShortAndEmptyPages(t *testing.T) {
-	pages := map[string]string{"1": `[{"id":1},{"id":2}]`, "2": `[]`, "3": `[{"id":3}]`}
+	pages := map[string]string{"1": `[{"id":1,"created_at":"2024-01-01T00:00:00Z"},{"id":2,"created_at":"2024-01-01T00:00:00Z"}]`, "2": `[]`, "3": `[{"id":3,"created_at":"2024-01-01T00:00:00Z"}]`}
 	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("PRIVATE-TOKEN") != testToken {
 			w.WriteHeader(401)
@@ -68,10 +68,10 @@ func TestNextPageFromLinkHeaderWhenXNextPageMissing(t *testing.T) {
 		p := r.URL.Query().Get("page")
 		if p == "1" {
 			w.Header().Set("Link", `<`+"http://"+r.Host+r.URL.Path+`?page=2&per_page=100>; rel="next", <http://x/?page=1>; rel="first"`)
-			fmt.Fprint(w, `[{"id":1}]`)
+			fmt.Fprint(w, `[{"id":1,"created_at":"2024-01-01T00:00:00Z"}]`)
 			return
 		}
-		fmt.Fprint(w, `[{"id":2}]`)
+		fmt.Fprint(w, `[{"id":2,"created_at":"2024-01-01T00:00:00Z"}]`)
 	})
 	n := 0
 	if err := each(context.Background(), c, "x", nil, func(es []Event) error { n += len(es); return nil }); err != nil {
@@ -86,7 +86,7 @@ func TestNextPageFromLinkHeaderWhenXNextPageMissing(t *testing.T) {
 // the page is used only once it arrives whole.
 func TestRetriesFaultsAndCutBodies(t *testing.T) {
 	var calls atomic.Int32
-	full := `[{"id":1,"action_name":"opened"},{"id":2,"action_name":"closed"}]`
+	full := `[{"id":1,"action_name":"opened","created_at":"2024-01-01T00:00:00Z"},{"id":2,"action_name":"closed","created_at":"2024-01-01T00:00:00Z"}]`
 	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
 		switch calls.Add(1) {
 		case 1:
@@ -184,24 +184,31 @@ func TestTooManyRequestsPausesThePool(t *testing.T) {
 }
 
 func TestObservePausesWhenRemainingRunsOut(t *testing.T) {
-	th := NewThrottle(0, 4)
+	th := newThrottle(0, 4, time.Minute, nil)
 	now := time.Unix(1_000_000, 0)
 	h := http.Header{}
 	h.Set("RateLimit-Remaining", "100")
 	h.Set("RateLimit-Reset", strconv.FormatInt(now.Unix()+30, 10))
-	th.Observe(h, now)
+	if err := th.Observe(h, now); err != nil {
+		t.Fatal(err)
+	}
 	if !th.pauseUntil.IsZero() {
 		t.Fatal("paused with 100 requests left")
 	}
 	h.Set("RateLimit-Remaining", "3")
-	th.Observe(h, now)
+	if err := th.Observe(h, now); err != nil {
+		t.Fatal(err)
+	}
 	if !th.pauseUntil.Equal(now.Add(30 * time.Second)) {
 		t.Fatalf("pauseUntil = %v, want the reset time", th.pauseUntil)
 	}
 	h.Set("RateLimit-Reset", strconv.FormatInt(now.Unix()+3600, 10))
-	th.Observe(h, now)
-	if th.pauseUntil.After(now.Add(maxWindowPause)) {
-		t.Fatal("a far reset time must be capped")
+	err := th.Observe(h, now)
+	if !errors.Is(err, ErrWaitTooLong) || !strings.Contains(err.Error(), "1h0m0s") {
+		t.Fatalf("a reset an hour away with max_wait 1m: err = %v, want ErrWaitTooLong naming 1h0m0s", err)
+	}
+	if !th.pauseUntil.Equal(now.Add(30 * time.Second)) {
+		t.Fatal("a refused wait must not pause the pool")
 	}
 }
 
@@ -232,10 +239,10 @@ func TestEachUpdatedMovesCursor(t *testing.T) {
 		queries = append(queries, q.Get("updated_after")+"/"+q.Get("page"))
 		if q.Get("updated_after") == "2024-01-01T00:00:00.000Z" {
 			w.Header().Set("X-Next-Page", "2")
-			fmt.Fprint(w, `[{"id":1,"updated_at":"2024-01-02T00:00:00Z"},{"id":2,"updated_at":"2024-01-03T10:00:00.5+02:00"}]`)
+			fmt.Fprint(w, `[{"id":1,"iid":1,"project_id":5,"updated_at":"2024-01-02T00:00:00Z"},{"id":2,"iid":2,"project_id":5,"updated_at":"2024-01-03T10:00:00.5+02:00"}]`)
 			return
 		}
-		fmt.Fprint(w, `[{"id":2,"updated_at":"2024-01-03T08:00:00.500Z"},{"id":3,"updated_at":"2024-01-04T00:00:00Z"}]`)
+		fmt.Fprint(w, `[{"id":2,"iid":2,"project_id":5,"updated_at":"2024-01-03T08:00:00.500Z"},{"id":3,"iid":3,"project_id":5,"updated_at":"2024-01-04T00:00:00Z"}]`)
 	})
 	var ids []int64
 	err := c.Issues(context.Background(), 5, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), func(is []Issue) error {

@@ -19,8 +19,8 @@ type User struct {
 	Username  string `json:"username"`
 	Name      string `json:"name"`
 	State     string `json:"state"`
-	AvatarURL string `json:"avatar_url"`
-	WebURL    string `json:"web_url"`
+	AvatarURL *string `json:"avatar_url"` // null when Gravatar is off
+	WebURL    *string `json:"web_url"`
 }
 
 // Label is GitLab's LabelBasic.
@@ -41,7 +41,7 @@ type Milestone struct {
 	State     string `json:"state"`
 	DueDate   *Date  `json:"due_date"`
 	StartDate *Date  `json:"start_date"`
-	WebURL    string `json:"web_url"`
+	WebURL    *string `json:"web_url"` // absent on older GitLab versions
 }
 
 // Iteration is a group iteration (Premium).
@@ -53,7 +53,7 @@ type Iteration struct {
 	State     IterationState `json:"state"`
 	StartDate *Date          `json:"start_date"`
 	DueDate   *Date          `json:"due_date"`
-	WebURL    string         `json:"web_url"`
+	WebURL    *string        `json:"web_url"`
 }
 
 // Event is a row of the Events API (project, user and current-user events
@@ -168,7 +168,7 @@ type Issue struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	ClosedAt  *time.Time `json:"closed_at"`
-	WebURL    string     `json:"web_url"`
+	WebURL    *string    `json:"web_url"`
 }
 
 // MergeRequest is a row of /projects/:id/merge_requests.
@@ -188,15 +188,15 @@ type Epic struct {
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	ClosedAt  *time.Time `json:"closed_at"`
-	WebURL    string     `json:"web_url"`
+	WebURL    *string    `json:"web_url"`
 }
 
 // Project is a row of /projects/:id or /groups/:id/projects.
 type Project struct {
 	ID                int64  `json:"id"`
 	Name              string `json:"name"`
-	PathWithNamespace string `json:"path_with_namespace"`
-	WebURL            string `json:"web_url"`
+	PathWithNamespace string  `json:"path_with_namespace"`
+	WebURL            *string `json:"web_url"`
 	Namespace         *struct {
 		ID int64 `json:"id"`
 	} `json:"namespace"`

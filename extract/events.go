@@ -41,8 +41,7 @@ func (c *Client) Events(ctx context.Context, src EventSource, afterDay time.Time
 	if !afterDay.IsZero() {
 		q.Set("after", afterDay.Format(time.DateOnly))
 	}
-	if src.Kind == "current_user" {
-		q.Set("scope", "all")
-	}
+	// current_user sends no scope: GitLab's scope=all would widen /events
+	// to every event of every project the token can see.
 	return each(ctx, c, src.path(), q, fn)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 )
 
@@ -16,25 +17,42 @@ const perPage = 100
 // names no next page: GitLab filters visibility after cutting a page, so a
 // short or even empty page is not the end. fn's error stops paging and is
 // returned as is.
-func each[T any](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error) error {
-	return pages(ctx, c, path, q, fn, nil)
+func each[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error) error {
+	return pages[T, P](ctx, c, path, q, fn, nil)
 }
 
 // pages is each with a cursor: after every page that has a successor,
 // restart (when not nil) may move a filter in q and return true, and
 // paging then starts again at page 1 of the narrowed listing.
-func pages[T any](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error, restart func([]T) bool) error {
+//
+// Whatever the server says, a listing ends: after max_pages pages (restarts
+// included), or when a page holds exactly the rows of the page before it
+// (a server that ignores page or the cursor), paging fails with
+// ErrTooManyPages. Every page's rows are checked before fn sees them.
+func pages[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error, restart func([]T) bool) error {
 	if q == nil {
 		q = url.Values{}
 	}
 	q.Set("per_page", strconv.Itoa(perPage))
-	for n := int64(1); ; {
+	var prev []int64
+	for n, taken := int64(1), int64(0); ; taken++ {
+		if taken >= c.maxPages {
+			return fmt.Errorf("GET %s: %w: more than %d pages (gitlab.max_pages); refusing to go on", path, ErrTooManyPages, c.maxPages)
+		}
 		q.Set("page", strconv.FormatInt(n, 10))
 		var rows []T
-		next, err := c.get(ctx, path, q, &rows)
+		next, err := c.get(ctx, path, q, &rows, func() error { return checkRows[T, P](rows) })
 		if err != nil {
 			return err
 		}
+		ids := make([]int64, len(rows))
+		for i := range rows {
+			ids[i] = P(&rows[i]).key()
+		}
+		if len(ids) > 0 && slices.Equal(ids, prev) {
+			return fmt.Errorf("GET %s page %d: %w: the server sent the previous page's %d rows again; refusing to loop", path, n, ErrTooManyPages, len(ids))
+		}
+		prev = ids
 		if err := fn(rows); err != nil {
 			return err
 		}
@@ -52,12 +70,12 @@ func pages[T any](ctx context.Context, c *Client, path string, q url.Values, fn 
 }
 
 func errLoop(path string, page, next int64) error {
-	return fmt.Errorf("GET %s page %d: server named page %d as the next page; refusing to loop", path, page, next)
+	return fmt.Errorf("GET %s page %d: %w: server named page %d as the next page; refusing to loop", path, page, ErrTooManyPages, next)
 }
 
-// one fetches a single object.
-func one[T any](ctx context.Context, c *Client, path string, q url.Values) (T, error) {
+// one fetches a single object and checks it.
+func one[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values) (T, error) {
 	var v T
-	_, err := c.get(ctx, path, q, &v)
+	_, err := c.get(ctx, path, q, &v, P(&v).check)
 	return v, err
 }

@@ -42,7 +42,7 @@ func (c *Client) Epics(ctx context.Context, groupID int64, since time.Time, fn f
 // inclusive) and are de-duplicated by the caller. When a whole page shares
 // one updated_at, the cursor cannot move and the next page is followed.
 // Paging still ends only when the server names no next page.
-func eachUpdated[T any](ctx context.Context, c *Client, path string, q url.Values, since time.Time,
+func eachUpdated[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, since time.Time,
 	updatedAt func(T) time.Time, fn func([]T) error) error {
 	q.Set("order_by", "updated_at")
 	q.Set("sort", "asc")
@@ -53,7 +53,7 @@ func eachUpdated[T any](ctx context.Context, c *Client, path string, q url.Value
 		}
 	}
 	setCursor()
-	return pages(ctx, c, path, q, fn, func(rows []T) bool {
+	return pages[T, P](ctx, c, path, q, fn, func(rows []T) bool {
 		// Millisecond resolution on the wire: truncate so rows at the
 		// cursor are not skipped by rounding, and compare truncated so a
 		// sub-millisecond advance cannot restart the same page forever.

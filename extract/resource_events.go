@@ -22,7 +22,7 @@ const (
 //
 // It is a function rather than a method only because Go methods cannot
 // take type parameters.
-func ResourceEvents[T any](ctx context.Context, c *Client, p Parent, family string, fn func([]T) error) error {
+func ResourceEvents[T any, P Row[T]](ctx context.Context, c *Client, p Parent, family string, fn func([]T) error) error {
 	var base string
 	switch p.Type {
 	case "Issue":
@@ -34,5 +34,5 @@ func ResourceEvents[T any](ctx context.Context, c *Client, p Parent, family stri
 	default:
 		return fmt.Errorf("resource events: unknown parent type %q", p.Type)
 	}
-	return each(ctx, c, base+"/resource_"+family+"_events", nil, fn)
+	return each[T, P](ctx, c, base+"/resource_"+family+"_events", nil, fn)
 }

@@ -32,7 +32,8 @@ func (c *Client) User(ctx context.Context, idOrName string) (User, error) {
 	if _, err := strconv.ParseInt(idOrName, 10, 64); err == nil {
 		return one[User](ctx, c, "users/"+idOrName, nil)
 	}
-	users, err := one[[]User](ctx, c, "users", url.Values{"username": {idOrName}})
+	var users []User
+	_, err := c.get(ctx, "users", url.Values{"username": {idOrName}}, &users, func() error { return checkRows(users) })
 	if err != nil {
 		return User{}, err
 	}

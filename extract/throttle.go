@@ -2,6 +2,7 @@ package extract
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -20,6 +21,8 @@ import (
 type Throttle struct {
 	ceiling rate.Limit // gitlab.requests_per_second, or Inf
 	reserve int        // keep this many requests of the server's window unused
+	maxWait time.Duration
+	clock   *serverClock // nil: the local clock
 
 	mu         sync.Mutex
 	pauseUntil time.Time
@@ -32,12 +35,17 @@ type Throttle struct {
 	paused time.Duration // wall time the pool was paused, guarded by mu
 }
 
-// NewThrottle returns a throttle with an optional requests-per-second
+// newThrottle returns a throttle with an optional requests-per-second
 // ceiling (0: none). reserve is how many requests of the server's window to
 // leave unused before pausing until the window resets; the pool's
 // concurrency is a good value (that many requests can be in flight).
-func NewThrottle(rps float64, reserve int) *Throttle {
-	t := &Throttle{reserve: reserve, ceiling: rate.Inf, adaptive: rate.Inf}
+// maxWait bounds any single pause a server asks for (0: DefaultMaxWait);
+// clock, when not nil, is the server's clock for RateLimit-Reset.
+func newThrottle(rps float64, reserve int, maxWait time.Duration, clock *serverClock) *Throttle {
+	if maxWait <= 0 {
+		maxWait = DefaultMaxWait
+	}
+	t := &Throttle{reserve: reserve, ceiling: rate.Inf, adaptive: rate.Inf, maxWait: maxWait, clock: clock}
 	if rps > 0 {
 		t.ceiling = rate.Limit(rps)
 	}
@@ -131,27 +139,36 @@ func later(a, b time.Time) time.Time {
 	return b
 }
 
-// maxWindowPause bounds how long a RateLimit-Reset header can stall us: a
-// wrong clock on either side must not freeze a run for an hour.
-const maxWindowPause = 65 * time.Second
-
-// Observe reads GitLab's RateLimit-Remaining and RateLimit-Reset (a Unix
-// time, not a delay) and pauses the pool until the reset when the window is
-// about to run out.
-func (t *Throttle) Observe(h http.Header, now time.Time) {
+// Observe reads GitLab's RateLimit-Remaining and RateLimit-Reset (an
+// instant on the server's clock, not a delay) and pauses the pool until the
+// reset when the window is about to run out. A reset further away than
+// maxWait is an error (ErrWaitTooLong), as a long Retry-After is.
+func (t *Throttle) Observe(h http.Header, now time.Time) error {
 	rem, err := strconv.Atoi(h.Get("RateLimit-Remaining"))
 	if err != nil || rem > t.reserve {
-		return
+		return nil
 	}
 	reset, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)
 	if err != nil {
-		return
+		return nil
 	}
-	until := time.Unix(reset, 0)
-	if until.Sub(now) > maxWindowPause {
-		until = now.Add(maxWindowPause)
+	d := time.Unix(reset, 0).Sub(t.clock.now(now))
+	if err := t.checkWait("RateLimit-Reset: "+strconv.FormatInt(reset, 10), d); err != nil {
+		return err
 	}
-	t.pause(now, until)
+	if d > 0 {
+		t.pause(now, now.Add(d))
+	}
+	return nil
+}
+
+// checkWait refuses a wait longer than maxWait, naming what asked for it.
+func (t *Throttle) checkWait(what string, d time.Duration) error {
+	if d <= t.maxWait {
+		return nil
+	}
+	return fmt.Errorf("%w: the server asked labtrail to wait %s (%s), more than gitlab.max_wait (%s); stopping instead of holding the warehouse that long",
+		ErrWaitTooLong, d.Round(time.Second), what, t.maxWait)
 }
 
 // Paused is the wall time the pool spent paused by 429s and exhausted

@@ -22,7 +22,9 @@ import (
 //   - _labtrail_runs: one row per run (RecordRun upserts by run_id).
 //     rows_json is a JSON object {"<table>": <rows added>, ...} stored as
 //     VARCHAR; query it with e.g. rows_json->>'events' or
-//     json_extract(rows_json, '$.events')::BIGINT.
+//     json_extract(rows_json, '$.events')::BIGINT. future_rows counts rows
+//     dated past the server's clock, stored but kept from moving a
+//     watermark.
 func internalTables() []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS _labtrail_watermarks (
@@ -54,6 +56,8 @@ func internalTables() []string {
 	bytes       BIGINT,
 	recorded_at TIMESTAMPTZ NOT NULL
 )`,
+		// Added after the first release; older warehouses gain it on open.
+		`ALTER TABLE _labtrail_runs ADD COLUMN IF NOT EXISTS future_rows BIGINT`,
 	}
 }
 
@@ -174,6 +178,7 @@ type RunRecord struct {
 	Error                               string
 	Rows                                map[string]int64
 	Requests, Retries, Throttled, Bytes int64
+	FutureRows                          int64
 }
 
 // RecordRun stores r as the one row of r.RunID in _labtrail_runs, replacing
@@ -197,10 +202,10 @@ func (w *Warehouse) RecordRun(ctx context.Context, r RunRecord) error {
 	}
 	defer unlock()
 	_, err = w.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _labtrail_runs
-		(run_id, started_at, ended_at, outcome, error, rows_json, requests, retries, throttled, bytes, recorded_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())`,
+		(run_id, started_at, ended_at, outcome, error, rows_json, requests, retries, throttled, bytes, future_rows, recorded_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())`,
 		r.RunID, nullTime(r.Start), nullTime(r.End), r.Outcome, r.Error, string(rowsJSON),
-		r.Requests, r.Retries, r.Throttled, r.Bytes)
+		r.Requests, r.Retries, r.Throttled, r.Bytes, r.FutureRows)
 	if err != nil {
 		return fmt.Errorf("load: recording run %s: %w", r.RunID, err)
 	}

@@ -15,7 +15,7 @@ func benchEvents(n int) []extract.Event {
 	authors := make([]extract.User, 50)
 	for i := range authors {
 		authors[i] = extract.User{ID: int64(i + 1), Username: fmt.Sprintf("user%d", i+1), Name: fmt.Sprintf("User %d", i+1),
-			State: "active", AvatarURL: "https://gitlab.example.com/avatar.png", WebURL: "https://gitlab.example.com/u"}
+			State: "active", AvatarURL: new(string), WebURL: new(string)}
 	}
 	base := time.Date(2024, 3, 5, 12, 0, 0, 0, time.FixedZone("", 2*3600))
 	evs := make([]extract.Event, n)

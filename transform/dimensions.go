@@ -14,8 +14,8 @@ func AppendUser(b *Builder, u *extract.User) {
 	b.setStringVal("username", u.Username)
 	b.setStringVal("name", u.Name)
 	b.setStringVal("state", u.State)
-	b.setStringVal("avatar_url", u.AvatarURL)
-	b.setStringVal("web_url", u.WebURL)
+	b.setString("avatar_url", u.AvatarURL)
+	b.setString("web_url", u.WebURL)
 	b.endRow()
 }
 
@@ -44,7 +44,7 @@ func AppendMilestone(b *Builder, m *extract.Milestone) {
 	b.setStringVal("state", m.State)
 	b.setDate("due_date", m.DueDate)
 	b.setDate("start_date", m.StartDate)
-	b.setStringVal("web_url", m.WebURL)
+	b.setString("web_url", m.WebURL)
 	b.endRow()
 }
 
@@ -61,7 +61,7 @@ func AppendIteration(b *Builder, it *extract.Iteration) {
 	b.setStringNZ("state", string(it.State))
 	b.setDate("start_date", it.StartDate)
 	b.setDate("due_date", it.DueDate)
-	b.setStringVal("web_url", it.WebURL)
+	b.setString("web_url", it.WebURL)
 	b.endRow()
 }
 
@@ -77,7 +77,7 @@ func AppendProject(b *Builder, p *extract.Project) {
 	if ns := p.Namespace; ns != nil {
 		b.setInt64Val("namespace_id", ns.ID)
 	}
-	b.setStringVal("web_url", p.WebURL)
+	b.setString("web_url", p.WebURL)
 	b.endRow()
 }
 
@@ -94,7 +94,7 @@ func setIssuable(b *Builder, i *extract.Issue) {
 	b.setTime("created_at", i.CreatedAt)
 	b.setTime("updated_at", i.UpdatedAt)
 	b.setTimePtr("closed_at", i.ClosedAt)
-	b.setStringVal("web_url", i.WebURL)
+	b.setString("web_url", i.WebURL)
 }
 
 // AppendIssue appends one row of schemas.Issues and collects the author into
@@ -137,7 +137,7 @@ func AppendEpic(b *Builder, refs *Refs, e *extract.Epic) {
 	b.setTime("created_at", e.CreatedAt)
 	b.setTime("updated_at", e.UpdatedAt)
 	b.setTimePtr("closed_at", e.ClosedAt)
-	b.setStringVal("web_url", e.WebURL)
+	b.setString("web_url", e.WebURL)
 	b.endRow()
 	refs.AddUser(e.Author)
 }

@@ -69,7 +69,9 @@ func (r *Refs) AddUser(u *extract.User) {
 	if r.users == nil {
 		r.users = make(map[int64]extract.User)
 	}
-	r.users[u.ID] = *u // no pointers inside: the copy is deep
+	c := *u
+	c.AvatarURL, c.WebURL = clonePtr(u.AvatarURL), clonePtr(u.WebURL)
+	r.users[u.ID] = c
 }
 
 // AddLabel collects l (nil is ignored).
@@ -96,13 +98,13 @@ func (r *Refs) AddMilestone(m *extract.Milestone) {
 	if r.milestones == nil {
 		r.milestones = make(map[int64]extract.Milestone)
 	}
-	if old, ok := r.milestones[m.ID]; ok && old.Title == m.Title && old.State == m.State && old.WebURL == m.WebURL &&
+	if old, ok := r.milestones[m.ID]; ok && old.Title == m.Title && old.State == m.State && eqPtr(old.WebURL, m.WebURL) &&
 		eqPtr(old.IID, m.IID) && eqPtr(old.ProjectID, m.ProjectID) && eqPtr(old.GroupID, m.GroupID) &&
 		eqDate(old.DueDate, m.DueDate) && eqDate(old.StartDate, m.StartDate) {
 		return
 	}
 	c := *m
-	c.IID, c.ProjectID, c.GroupID = clonePtr(m.IID), clonePtr(m.ProjectID), clonePtr(m.GroupID)
+	c.IID, c.ProjectID, c.GroupID, c.WebURL = clonePtr(m.IID), clonePtr(m.ProjectID), clonePtr(m.GroupID), clonePtr(m.WebURL)
 	c.DueDate, c.StartDate = clonePtr(m.DueDate), clonePtr(m.StartDate)
 	r.milestones[m.ID] = c
 }
@@ -115,13 +117,13 @@ func (r *Refs) AddIteration(it *extract.Iteration) {
 	if r.iterations == nil {
 		r.iterations = make(map[int64]extract.Iteration)
 	}
-	if old, ok := r.iterations[it.ID]; ok && old.State == it.State && old.WebURL == it.WebURL &&
+	if old, ok := r.iterations[it.ID]; ok && old.State == it.State && eqPtr(old.WebURL, it.WebURL) &&
 		eqPtr(old.IID, it.IID) && eqPtr(old.GroupID, it.GroupID) && eqPtr(old.Title, it.Title) &&
 		eqDate(old.StartDate, it.StartDate) && eqDate(old.DueDate, it.DueDate) {
 		return
 	}
 	c := *it
-	c.IID, c.GroupID, c.Title = clonePtr(it.IID), clonePtr(it.GroupID), clonePtr(it.Title)
+	c.IID, c.GroupID, c.Title, c.WebURL = clonePtr(it.IID), clonePtr(it.GroupID), clonePtr(it.Title), clonePtr(it.WebURL)
 	c.StartDate, c.DueDate = clonePtr(it.StartDate), clonePtr(it.DueDate)
 	r.iterations[it.ID] = c
 }

@@ -92,7 +92,7 @@ func AppendMilestoneEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.M
 		b.setStringVal("milestone_state", m.State)
 		b.setDate("milestone_due_date", m.DueDate)
 		b.setDate("milestone_start_date", m.StartDate)
-		b.setStringVal("milestone_web_url", m.WebURL)
+		b.setString("milestone_web_url", m.WebURL)
 	}
 	b.endRow()
 

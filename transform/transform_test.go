@@ -39,7 +39,7 @@ type appendCase struct {
 }
 
 func fullUser(id int64) *extract.User {
-	return &extract.User{ID: id, Username: "u", Name: "U", State: "active", AvatarURL: "a", WebURL: "w"}
+	return &extract.User{ID: id, Username: "u", Name: "U", State: "active", AvatarURL: ptr("a"), WebURL: ptr("w")}
 }
 
 func appendCases() []appendCase {
@@ -72,13 +72,13 @@ func appendCases() []appendCase {
 			AppendMilestoneEvent(b, r, groupParent, &extract.MilestoneEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), Action: "add",
 				Milestone: &extract.Milestone{ID: 2, IID: ptr[int64](3), ProjectID: ptr[int64](4), Title: "m",
-					State: "active", DueDate: mustDate(t, "2024-03-31"), StartDate: mustDate(t, "2024-03-01"), WebURL: "w"}})
+					State: "active", DueDate: mustDate(t, "2024-03-31"), StartDate: mustDate(t, "2024-03-01"), WebURL: ptr("w")}})
 		}, func(b *Builder, r *Refs) { AppendMilestoneEvent(b, r, extract.Parent{}, &extract.MilestoneEvent{}) }},
 		{"iteration event", schemas.IterationEvents, func(t testing.TB, b *Builder, r *Refs) {
 			AppendIterationEvent(b, r, groupParent, &extract.IterationEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), Action: "add",
 				Iteration: &extract.Iteration{ID: 2, IID: ptr[int64](3), GroupID: ptr[int64](1), Title: ptr("i"),
-					State: "current", StartDate: mustDate(t, "2024-03-01"), DueDate: mustDate(t, "2024-03-14"), WebURL: "w"}})
+					State: "current", StartDate: mustDate(t, "2024-03-01"), DueDate: mustDate(t, "2024-03-14"), WebURL: ptr("w")}})
 		}, func(b *Builder, r *Refs) { AppendIterationEvent(b, r, extract.Parent{}, &extract.IterationEvent{}) }},
 		{"weight event", schemas.WeightEvents, func(t testing.TB, b *Builder, r *Refs) {
 			AppendWeightEvent(b, r, issueParent, &extract.WeightEvent{ID: 1, User: fullUser(1),
@@ -91,14 +91,14 @@ func appendCases() []appendCase {
 		}, func(b *Builder, r *Refs) { AppendLabel(b, &extract.Label{}) }},
 		{"milestone", schemas.Milestones, func(t testing.TB, b *Builder, r *Refs) {
 			AppendMilestone(b, &extract.Milestone{ID: 2, IID: ptr[int64](3), ProjectID: ptr[int64](4), GroupID: ptr[int64](5),
-				Title: "m", State: "active", DueDate: mustDate(t, "2024-03-31"), StartDate: mustDate(t, "2024-03-01"), WebURL: "w"})
+				Title: "m", State: "active", DueDate: mustDate(t, "2024-03-31"), StartDate: mustDate(t, "2024-03-01"), WebURL: ptr("w")})
 		}, func(b *Builder, r *Refs) { AppendMilestone(b, &extract.Milestone{}) }},
 		{"iteration", schemas.Iterations, func(t testing.TB, b *Builder, r *Refs) {
 			AppendIteration(b, &extract.Iteration{ID: 2, IID: ptr[int64](3), GroupID: ptr[int64](1), Title: ptr("i"),
-				State: "closed", StartDate: mustDate(t, "2024-03-01"), DueDate: mustDate(t, "2024-03-14"), WebURL: "w"})
+				State: "closed", StartDate: mustDate(t, "2024-03-01"), DueDate: mustDate(t, "2024-03-14"), WebURL: ptr("w")})
 		}, func(b *Builder, r *Refs) { AppendIteration(b, &extract.Iteration{}) }},
 		{"project", schemas.Projects, func(t testing.TB, b *Builder, r *Refs) {
-			p := &extract.Project{ID: 1, Name: "n", PathWithNamespace: "g/n", WebURL: "w"}
+			p := &extract.Project{ID: 1, Name: "n", PathWithNamespace: "g/n", WebURL: ptr("w")}
 			p.Namespace = &struct {
 				ID int64 `json:"id"`
 			}{ID: 2}
@@ -107,18 +107,18 @@ func appendCases() []appendCase {
 		{"issue", schemas.Issues, func(t testing.TB, b *Builder, r *Refs) {
 			AppendIssue(b, r, &extract.Issue{ID: 1, IID: 2, ProjectID: 3, Title: "t", State: "closed", Author: fullUser(4),
 				CreatedAt: mustTime(t, "2024-03-01T00:00:00Z"), UpdatedAt: mustTime(t, "2024-03-02T00:00:00Z"),
-				ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: "w"})
+				ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: ptr("w")})
 		}, func(b *Builder, r *Refs) { AppendIssue(b, r, &extract.Issue{}) }},
 		{"merge request", schemas.MergeRequests, func(t testing.TB, b *Builder, r *Refs) {
 			AppendMergeRequest(b, r, &extract.MergeRequest{Issue: extract.Issue{ID: 1, IID: 2, ProjectID: 3, Title: "t",
 				State: "merged", Author: fullUser(4), CreatedAt: mustTime(t, "2024-03-01T00:00:00Z"),
-				UpdatedAt: mustTime(t, "2024-03-02T00:00:00Z"), ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: "w"},
+				UpdatedAt: mustTime(t, "2024-03-02T00:00:00Z"), ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: ptr("w")},
 				MergedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z"))})
 		}, func(b *Builder, r *Refs) { AppendMergeRequest(b, r, &extract.MergeRequest{}) }},
 		{"epic", schemas.Epics, func(t testing.TB, b *Builder, r *Refs) {
 			AppendEpic(b, r, &extract.Epic{ID: 1, IID: 2, GroupID: 3, Title: "t", State: "closed", Author: fullUser(4),
 				CreatedAt: mustTime(t, "2024-03-01T00:00:00Z"), UpdatedAt: mustTime(t, "2024-03-02T00:00:00Z"),
-				ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: "w"})
+				ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: ptr("w")})
 		}, func(b *Builder, r *Refs) { AppendEpic(b, r, &extract.Epic{}) }},
 	}
 }

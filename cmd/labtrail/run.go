@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/labtrail/labtrail/extract"
 	"github.com/labtrail/labtrail/internal/pipeline"
 	"github.com/labtrail/labtrail/internal/progress"
+	"github.com/labtrail/labtrail/internal/redact"
 	"github.com/labtrail/labtrail/load"
 	"github.com/labtrail/labtrail/transform"
 )
@@ -40,7 +42,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		oneLine(stderr, fmt.Errorf("%s is not valid: %w", c.config, err))
 		return exitUsage
 	}
-	token := strings.TrimSpace(os.Getenv(cfg.GitLab.TokenEnv))
+	token := cfg.GitLab.Token(os.LookupEnv)
+	// From here on, every message (logs, the run record, the summary,
+	// stderr) passes through red: server text may echo the token or carry
+	// escape codes that forge log lines.
+	red := redact.New(token)
+	log = slog.New(red.Handler(log.Handler()))
 
 	rec := load.RunRecord{RunID: newRunID(), Start: time.Now().UTC(), Outcome: "failed", Rows: map[string]int64{}}
 	log = log.With("run", rec.RunID)
@@ -48,7 +55,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, RunID: rec.RunID, Logger: log,
 	})
 	if err != nil {
-		oneLine(stderr, err)
+		oneLine(stderr, errors.New(red.Error(err)))
 		if errors.Is(err, load.ErrLocked) {
 			return exitLocked
 		}
@@ -58,10 +65,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		BaseURL: cfg.GitLab.URL, Token: token, TokenEnv: cfg.GitLab.TokenEnv,
 		Concurrency: cfg.GitLab.Concurrency, RequestsPerSecond: cfg.GitLab.RequestsPerSecond,
 		MaxAttempts: cfg.GitLab.MaxAttempts, Timeout: cfg.GitLab.Timeout, Logger: log,
+		MaxResponseBytes: cfg.GitLab.MaxResponseBytes, MaxPages: cfg.GitLab.MaxPages, MaxWait: cfg.GitLab.MaxWait,
 	})
 	if err != nil {
 		wh.Close()
-		oneLine(stderr, err)
+		oneLine(stderr, errors.New(red.Error(err)))
 		return exitFailed
 	}
 	prog := pipeline.NewProgress()
@@ -90,6 +98,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	rec.Retries = client.Stats.Retries.Load()
 	rec.Throttled = client.Stats.Throttled.Load()
 	rec.Bytes = client.Stats.Bytes.Load()
+	rec.FutureRows = res.FutureRows
 	code := exitOK
 	switch {
 	case runErr != nil && ctx.Err() != nil:
@@ -97,15 +106,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rec.Error = "interrupted by signal"
 	case errors.Is(runErr, extract.ErrUnauthorized):
 		rec.Outcome, code = "token_rejected", exitToken
-		rec.Error = runErr.Error()
+		rec.Error = red.Error(runErr)
 	case runErr != nil:
 		rec.Outcome, code = "failed", exitFailed
-		rec.Error = runErr.Error()
+		rec.Error = red.Error(runErr)
 	case len(res.Failures) > 0:
 		rec.Outcome, code = "partial", exitPartial
 		var msgs []string
 		for _, f := range res.Failures {
-			msgs = append(msgs, fmt.Sprintf("%s %s: %v", f.Pipeline, f.Scope, f.Err))
+			msgs = append(msgs, red.String(fmt.Sprintf("%s %s: %v", f.Pipeline, f.Scope, f.Err)))
 		}
 		rec.Error = strings.Join(msgs, "; ")
 	default:
@@ -126,9 +135,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log.Info("run finished", "outcome", rec.Outcome, "rows", rec.Rows, "requests", rec.Requests,
-		"retries", rec.Retries, "throttled", rec.Throttled, "seconds", rec.End.Sub(rec.Start).Seconds())
+		"retries", rec.Retries, "throttled", rec.Throttled, "future_rows", rec.FutureRows, "seconds", rec.End.Sub(rec.Start).Seconds())
 	for _, f := range res.Failures {
-		fmt.Fprintf(stderr, "labtrail: failed: pipeline %s, %s: %v\n", f.Pipeline, f.Scope, f.Err)
+		fmt.Fprintln(stderr, red.String(fmt.Sprintf("labtrail: failed: pipeline %s, %s: %v", f.Pipeline, f.Scope, f.Err)))
 	}
 	switch code {
 	case exitOK:

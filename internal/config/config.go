@@ -15,8 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/labtrail/labtrail/extract"
 )
 
 // Stream names a family of rows a pipeline can export.
@@ -50,6 +53,18 @@ type GitLab struct {
 	RequestsPerSecond float64       // 0: no ceiling of our own (server headers still apply)
 	MaxAttempts       int           // attempts per request for transient faults
 	Timeout           time.Duration // per request
+	// Bounds on what a server can make a run do, whatever it answers.
+	MaxResponseBytes int64         // a body after decompression
+	MaxPages         int64         // pages of one listing
+	MaxWait          time.Duration // any single pause a server asks for
+}
+
+// Token returns the token from the variable named by TokenEnv, without the
+// surrounding whitespace a secret file or echo adds. Validation has already
+// refused a token with control characters inside.
+func (g GitLab) Token(env func(string) (string, bool)) string {
+	v, _ := env(g.TokenEnv)
+	return strings.TrimSpace(v)
 }
 
 // Warehouse is the `warehouse:` section. Relative paths are resolved
@@ -111,6 +126,15 @@ func applyDefaults(c *Config) {
 	}
 	if c.GitLab.Timeout == 0 {
 		c.GitLab.Timeout = defaultTimeout
+	}
+	if c.GitLab.MaxResponseBytes == 0 {
+		c.GitLab.MaxResponseBytes = extract.DefaultMaxResponseBytes
+	}
+	if c.GitLab.MaxPages == 0 {
+		c.GitLab.MaxPages = extract.DefaultMaxPages
+	}
+	if c.GitLab.MaxWait == 0 {
+		c.GitLab.MaxWait = extract.DefaultMaxWait
 	}
 	if c.Warehouse.DuckDB == "" {
 		c.Warehouse.DuckDB = defaultDuckDB
@@ -233,7 +257,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 }
 
 func (d *decoder) gitlab(path string, n *yaml.Node, g *GitLab) {
-	keys := []string{"url", "token_env", "concurrency", "requests_per_second", "max_attempts", "timeout"}
+	keys := []string{"url", "token_env", "concurrency", "requests_per_second", "max_attempts", "timeout",
+		"max_response_bytes", "max_pages", "max_wait"}
 	d.mapping(path, n, keys, func(k string, v *yaml.Node, p string) {
 		switch k {
 		case "url":
@@ -252,6 +277,12 @@ func (d *decoder) gitlab(path string, n *yaml.Node, g *GitLab) {
 			g.RequestsPerSecond = f
 		case "timeout":
 			g.Timeout = d.duration(p, v)
+		case "max_response_bytes":
+			g.MaxResponseBytes = d.int64In(p, v, 1<<20, 1<<32)
+		case "max_pages":
+			g.MaxPages = d.int64In(p, v, 1, 100_000_000)
+		case "max_wait":
+			g.MaxWait = d.duration(p, v)
 		}
 	})
 }
@@ -332,6 +363,15 @@ func (d *decoder) intIn(path string, n *yaml.Node, lo, hi int) int {
 	return i
 }
 
+func (d *decoder) int64In(path string, n *yaml.Node, lo, hi int64) int64 {
+	s := d.scalar(path, n)
+	i, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || i < lo || i > hi {
+		d.errf(path, "must be a whole number from %d to %d, got %q", lo, hi, s)
+	}
+	return i
+}
+
 func (d *decoder) duration(path string, n *yaml.Node) time.Duration {
 	s := d.scalar(path, n)
 	t, err := time.ParseDuration(s)
@@ -384,8 +424,13 @@ func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
 	}
 	if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(c.GitLab.TokenEnv) {
 		d.errf("gitlab.token_env", "not an environment variable name: %q", c.GitLab.TokenEnv)
-	} else if v, ok := env(c.GitLab.TokenEnv); !ok || strings.TrimSpace(v) == "" {
+	} else if tok := c.GitLab.Token(env); tok == "" {
 		d.errf("gitlab.token_env", "environment variable %s is not set (it must hold the GitLab token)", c.GitLab.TokenEnv)
+	} else if i := strings.IndexFunc(tok, isControl); i >= 0 {
+		// Never quoted: the value is a secret. A control character cannot
+		// be sent in a header, so every request would fail.
+		d.errf("gitlab.token_env", "environment variable %s holds a control character (byte %d of the token, %s); remove it (a pasted CR or LF?)",
+			c.GitLab.TokenEnv, i+1, controlName(tok[i:]))
 	}
 	if len(c.Pipelines) == 0 {
 		d.errf("pipelines", "at least one pipeline is required")
@@ -413,6 +458,21 @@ func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
 			d.errf(path+".since", "%s is in the future", p.Since.Format(time.DateOnly))
 		}
 	}
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+func controlName(s string) string {
+	r, _ := utf8.DecodeRuneInString(s)
+	switch r {
+	case '\r':
+		return "CR"
+	case '\n':
+		return "LF"
+	case '\t':
+		return "TAB"
+	}
+	return fmt.Sprintf("U+%04X", r)
 }
 
 func dirOf(path string) string {

@@ -105,3 +105,71 @@ func TestParseRejectsCredentialsInURLAndEmptyFile(t *testing.T) {
 		t.Fatal("empty file accepted")
 	}
 }
+
+const minimal = `
+gitlab:
+  url: https://gitlab.example.com
+pipelines:
+  - name: p
+    projects: [a/b]
+    since: 2024-01-01
+`
+
+// A token with a control character inside cannot be sent as a header: it
+// is a config error naming the variable and the byte, never the token.
+func TestTokenWithControlCharactersIsAConfigError(t *testing.T) {
+	for name, tok := range map[string]string{
+		"LF": "glpat-abc\ndef", "CR": "glpat-abc\rdef", "ESC": "glpat-\x1bdef", "NUL": "glpat-\x00def", "C1": "glpat-\u0085def",
+	} {
+		_, err := Parse([]byte(minimal), env(map[string]string{"GITLAB_TOKEN": tok}))
+		if err == nil || !strings.Contains(err.Error(), "gitlab.token_env: environment variable GITLAB_TOKEN holds a control character") {
+			t.Errorf("%s: err = %v", name, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "abc") || strings.Contains(err.Error(), "def") {
+			t.Errorf("%s: the error quotes the token: %v", name, err)
+		}
+		if name == "LF" && !strings.Contains(err.Error(), "byte 10 of the token, LF") {
+			t.Errorf("LF: err = %v", err)
+		}
+	}
+	// Surrounding whitespace (a secret file's newline) is trimmed, not refused.
+	c, err := Parse([]byte(minimal), env(map[string]string{"GITLAB_TOKEN": "  glpat-abcdef\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.GitLab.Token(env(map[string]string{"GITLAB_TOKEN": "  glpat-abcdef\n"})); got != "glpat-abcdef" {
+		t.Fatalf("Token() = %q", got)
+	}
+}
+
+func TestServerBoundsDefaultsAndValidation(t *testing.T) {
+	c, err := Parse([]byte(minimal), withToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GitLab.MaxResponseBytes != 64<<20 || c.GitLab.MaxPages != 100_000 || c.GitLab.MaxWait != 15*time.Minute {
+		t.Fatalf("defaults: %+v", c.GitLab)
+	}
+	doc := strings.Replace(minimal, "  url: https://gitlab.example.com\n",
+		"  url: https://gitlab.example.com\n  max_response_bytes: 10\n  max_pages: 0\n  max_wait: forever\n", 1)
+	_, err = Parse([]byte(doc), withToken)
+	for _, want := range []string{
+		`gitlab.max_response_bytes: must be a whole number from 1048576 to 4294967296, got "10"`,
+		`gitlab.max_pages: must be a whole number from 1 to 100000000, got "0"`,
+		`gitlab.max_wait: must be a positive duration like 30s or 1h, got "forever"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+	doc = strings.Replace(minimal, "  url: https://gitlab.example.com\n",
+		"  url: https://gitlab.example.com\n  max_response_bytes: 16777216\n  max_pages: 500\n  max_wait: 2m\n", 1)
+	c, err = Parse([]byte(doc), withToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GitLab.MaxResponseBytes != 16<<20 || c.GitLab.MaxPages != 500 || c.GitLab.MaxWait != 2*time.Minute {
+		t.Fatalf("parsed: %+v", c.GitLab)
+	}
+}

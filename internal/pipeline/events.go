@@ -26,6 +26,7 @@ func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 		if err != nil {
 			return fatal(err)
 		}
+		wm, ok = r.trusted(key, wm, ok)
 		from := pl.Since
 		if ok && wm.After(from) {
 			from = wm
@@ -44,7 +45,7 @@ func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 					continue
 				}
 				transform.AppendEvent(b, refs, e)
-				if e.CreatedAt.After(newest) {
+				if !r.future(pl.Name, src.String(), config.StreamEvents, e.CreatedAt) && e.CreatedAt.After(newest) {
 					newest = e.CreatedAt
 				}
 			}

@@ -21,28 +21,28 @@ type family struct {
 	stream   string // config stream name, also the watermark's stream suffix
 	table    schemas.Table
 	optional bool // Premium: 403/404 skips the stream instead of failing the scope
-	// fetch reads p's events and returns a function that appends those
-	// created at or after since to b; the split lets workers fetch in
-	// parallel while one goroutine at a time touches the builder.
-	fetch func(ctx context.Context, c *extract.Client, p extract.Parent, since time.Time) (func(*transform.Builder, *transform.Refs), error)
+	// read pages p's events and hands each page to emit as its row count
+	// and a function that appends those created at or after since to b.
+	// Pages are emitted as they arrive, so a parent's events are never all
+	// in memory at once; emit runs on the reading worker and takes the
+	// unit's lock itself, so that workers fetch in parallel while one at a
+	// time touches the builder.
+	read func(ctx context.Context, c *extract.Client, p extract.Parent, since time.Time, emit func(n int, add func(*transform.Builder, *transform.Refs)) error) error
 }
 
-func newFamily[T any](stream, fam string, t schemas.Table, optional bool,
+func newFamily[T any, P extract.Row[T]](stream, fam string, t schemas.Table, optional bool,
 	created func(*T) time.Time, add func(*transform.Builder, *transform.Refs, extract.Parent, *T)) family {
 	return family{stream: stream, table: t, optional: optional,
-		fetch: func(ctx context.Context, c *extract.Client, p extract.Parent, since time.Time) (func(*transform.Builder, *transform.Refs), error) {
-			var all []T
-			err := extract.ResourceEvents(ctx, c, p, fam, func(rows []T) error {
-				all = append(all, rows...)
-				return nil
-			})
-			return func(b *transform.Builder, refs *transform.Refs) {
-				for i := range all {
-					if !created(&all[i]).Before(since) {
-						add(b, refs, p, &all[i])
+		read: func(ctx context.Context, c *extract.Client, p extract.Parent, since time.Time, emit func(int, func(*transform.Builder, *transform.Refs)) error) error {
+			return extract.ResourceEvents[T, P](ctx, c, p, fam, func(rows []T) error {
+				return emit(len(rows), func(b *transform.Builder, refs *transform.Refs) {
+					for i := range rows {
+						if !created(&rows[i]).Before(since) {
+							add(b, refs, p, &rows[i])
+						}
 					}
-				}
-			}, err
+				})
+			})
 		}}
 }
 
@@ -203,6 +203,7 @@ func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister
 			if err != nil {
 				return fatal(err)
 			}
+			wm, ok = r.trusted(st.key, wm, ok)
 			if ok {
 				st.wm = wm
 			}
@@ -254,11 +255,15 @@ func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister
 					continue // delivered again by the inclusive cursor
 				}
 				handled[p.ID] = p.UpdatedAt
-				mu.Lock()
-				if p.UpdatedAt.After(newest) {
-					newest = p.UpdatedAt
+				// A future-dated parent is read like any changed one but
+				// cannot be the watermark: see Runner.future.
+				if !r.future(pl.Name, scope, kind, p.UpdatedAt) {
+					mu.Lock()
+					if p.UpdatedAt.After(newest) {
+						newest = p.UpdatedAt
+					}
+					mu.Unlock()
 				}
-				mu.Unlock()
 				for _, st := range states {
 					if !st.wm.IsZero() && p.UpdatedAt.Before(st.wm.Add(-pl.Overlap)) {
 						continue
@@ -266,37 +271,47 @@ func (r *Runner) parentsUnit(pl config.Pipeline, scope, kind string, list lister
 					fp := r.Progress.stream(st.stream)
 					fp.queue()
 					g.Go(func() error {
-						defer fp.parent()
-						mu.Lock()
-						off := st.disabled
-						mu.Unlock()
-						if off {
+						return r.guarded(func() error {
+							defer fp.parent()
+							mu.Lock()
+							off := st.disabled
+							mu.Unlock()
+							if off {
+								return nil
+							}
+							rows := 0
+							err := st.read(gctx, r.Client, p.Parent, pl.Since, func(n int, add func(*transform.Builder, *transform.Refs)) error {
+								if rows += n; rows > r.MaxParentRows {
+									return fmt.Errorf("%w: more than %d %s rows for one parent; refusing to go on", errTooManyRows, r.MaxParentRows, st.stream)
+								}
+								mu.Lock()
+								defer mu.Unlock()
+								add(st.b, refs)
+								if st.b.Len() >= r.BatchRows {
+									return r.flush(gctx, st.b, refs)
+								}
+								return nil
+							})
+							mu.Lock()
+							defer mu.Unlock()
+							switch {
+							case err == nil:
+								st.succeeded++
+							case st.optional && errors.Is(err, extract.ErrForbidden),
+								st.optional && errors.Is(err, extract.ErrNotFound) && st.succeeded == 0 && st.notFound+1 >= notFoundsForUnavailable:
+								st.disabled = true
+								r.warnOnce(pl.Name, scope, st.stream, "stream not available here (not licensed or not allowed); skipped", err)
+							case errors.Is(err, extract.ErrNotFound):
+								// Deleted or hidden since it was listed: nothing (more) to read.
+								st.notFound++
+								r.Log.Debug("parent gone", "scope", scope, "parent", p.Type, "iid", p.IID, "stream", st.stream)
+							case isFatal(gctx, err):
+								return err
+							default:
+								return fmt.Errorf("%s %s iid %d: %w", kind, st.stream, p.IID, err)
+							}
 							return nil
-						}
-						apply, err := st.fetch(gctx, r.Client, p.Parent, pl.Since)
-						mu.Lock()
-						defer mu.Unlock()
-						switch {
-						case err == nil:
-							st.succeeded++
-						case st.optional && errors.Is(err, extract.ErrForbidden),
-							st.optional && errors.Is(err, extract.ErrNotFound) && st.succeeded == 0 && st.notFound+1 >= notFoundsForUnavailable:
-							st.disabled = true
-							r.warnOnce(pl.Name, scope, st.stream, "stream not available here (not licensed or not allowed); skipped", err)
-							return nil
-						case errors.Is(err, extract.ErrNotFound):
-							// Deleted or hidden since it was listed: nothing to read.
-							st.notFound++
-							r.Log.Debug("parent gone", "scope", scope, "parent", p.Type, "iid", p.IID, "stream", st.stream)
-							return nil
-						default:
-							return fmt.Errorf("%s %s iid %d: %w", kind, st.stream, p.IID, err)
-						}
-						apply(st.b, refs)
-						if st.b.Len() >= r.BatchRows {
-							return r.flush(gctx, st.b, refs)
-						}
-						return nil
+						})
 					})
 				}
 			}

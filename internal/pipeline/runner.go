@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"golang.org/x/sync/errgroup"
@@ -33,12 +35,44 @@ type Runner struct {
 	// BatchRows is how many rows a unit gathers before it stores them: the
 	// bound on memory per unit, and the granularity of crash recovery.
 	BatchRows int
-	Progress  *Progress // may be nil
+	// MaxParentRows bounds the resource events one parent may have in one
+	// family; a server that goes past it fails the scope. 0: 1,000,000,
+	// far above any real issue's history.
+	MaxParentRows int
+	Progress      *Progress // may be nil
 
 	mu     sync.Mutex
 	rows   map[string]int64
 	failed []Failure
 	warned map[string]bool
+	ahead  int64 // rows dated past the server's clock, see future
+}
+
+// clockSkew is how far past the server's clock (its Date header) a row may
+// be dated and still move a watermark: servers and their database hosts
+// disagree by seconds, not minutes.
+const clockSkew = 5 * time.Minute
+
+// errTooManyRows: a parent had more resource events than MaxParentRows.
+var errTooManyRows = errors.New("parent does not end")
+
+// future reports whether a row dated t (a stream's watermark column) lies
+// past the server's own clock plus clockSkew. Such a row (a clock running
+// fast, an import with wrong dates) is stored, but a watermark moved to it
+// would make every later run ask only for rows after that date and so
+// never export real new ones. It is counted for the run record and warned
+// about once per pipeline, scope and stream.
+func (r *Runner) future(pipeline, scope, stream string, t time.Time) bool {
+	limit := r.Client.ServerNow().Add(clockSkew)
+	if !t.After(limit) {
+		return false
+	}
+	r.mu.Lock()
+	r.ahead++
+	r.mu.Unlock()
+	r.warnOnce(pipeline, scope, stream+"#future", "rows dated after the server's clock: stored, but the watermark stays before them so that newer rows are still found",
+		fmt.Errorf("%s is after the server's %s", t.UTC().Format(time.RFC3339), limit.Add(-clockSkew).UTC().Format(time.RFC3339)))
+	return true
 }
 
 // Failure is a scope that failed for good in this run. Its watermarks were
@@ -53,6 +87,9 @@ type Failure struct {
 type Result struct {
 	Rows     map[string]int64 // rows added per table
 	Failures []Failure
+	// FutureRows counts rows read that were dated past the server's clock
+	// (stored, but not allowed to move a watermark).
+	FutureRows int64
 }
 
 // fatalError marks errors that end the whole run: a rejected token, a
@@ -76,16 +113,61 @@ func fatal(err error) error {
 
 func isFatal(ctx context.Context, err error) bool {
 	var fe fatalError
-	return errors.As(err, &fe) || errors.Is(err, extract.ErrUnauthorized) || ctx.Err() != nil
+	return errors.As(err, &fe) || ctx.Err() != nil ||
+		errors.Is(err, extract.ErrUnauthorized) || errors.Is(err, extract.ErrWrongOrigin) || errors.Is(err, extract.ErrWaitTooLong)
+}
+
+// trusted returns a stored watermark unless it lies in the future (written
+// by a labtrail before watermarks were checked against the server's clock):
+// such a watermark is dropped, with a warning, so that the stream is read
+// again from since and the rows it hid are found; the re-read ones are
+// dropped by id.
+func (r *Runner) trusted(k load.WatermarkKey, wm time.Time, ok bool) (time.Time, bool) {
+	if !ok || !wm.After(r.Client.ServerNow().Add(clockSkew)) {
+		return wm, ok
+	}
+	r.Log.Warn("stored watermark is in the future; reading the stream again from since",
+		"pipeline", k.Pipeline, "scope", k.Scope, "stream", k.Stream, "watermark", wm.UTC().Format(time.RFC3339))
+	return time.Time{}, false
+}
+
+// guarded runs fn and turns a panic into a fatal error, so that a bug (or
+// a library failing on input nobody foresaw) ends the run like any other
+// fatal error: with a run record and exit 1, not a stack trace and exit 2.
+// The stack goes to the log, not into the run record.
+func (r *Runner) guarded(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.Log.Error("internal error", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fatal(fmt.Errorf("internal error: %v", p))
+		}
+	}()
+	return fn()
 }
 
 // Run runs every pipeline of cfg. It returns an error only for fatal
-// problems; scopes that failed on their own are listed in the Result.
-func (r *Runner) Run(ctx context.Context, cfg *config.Config) (Result, error) {
+// problems (a panic inside the run included); scopes that failed on their
+// own are listed in the Result.
+func (r *Runner) Run(ctx context.Context, cfg *config.Config) (res Result, err error) {
+	err = r.guarded(func() error {
+		res, err = r.run(ctx, cfg)
+		return err
+	})
+	if err != nil && res.Rows == nil {
+		res = r.result()
+	}
+	return res, err
+}
+
+func (r *Runner) run(ctx context.Context, cfg *config.Config) (Result, error) {
 	r.rows = map[string]int64{}
 	r.warned = map[string]bool{}
+	r.failed, r.ahead = nil, 0
 	if r.BatchRows <= 0 {
 		r.BatchRows = 5000
+	}
+	if r.MaxParentRows <= 0 {
+		r.MaxParentRows = 1_000_000
 	}
 	if r.Concurrency <= 0 {
 		r.Concurrency = 8
@@ -104,7 +186,7 @@ func (r *Runner) Run(ctx context.Context, cfg *config.Config) (Result, error) {
 		}
 		for _, u := range units {
 			g.Go(func() error {
-				err := u.run(gctx)
+				err := r.guarded(func() error { return u.run(gctx) })
 				if err == nil {
 					return nil
 				}
@@ -130,7 +212,7 @@ func (r *Runner) result() Result {
 	for k, v := range r.rows {
 		rows[k] = v
 	}
-	return Result{Rows: rows, Failures: append([]Failure(nil), r.failed...)}
+	return Result{Rows: rows, Failures: append([]Failure(nil), r.failed...), FutureRows: r.ahead}
 }
 
 func (r *Runner) fail(pipeline, scope string, err error) {

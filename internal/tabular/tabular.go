@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/labtrail/labtrail/internal/redact"
 )
 
 // Formats accepted by Write.
@@ -22,7 +24,8 @@ const (
 	JSON  = "json"
 )
 
-// maxCell bounds a cell's width in table output; CSV and JSON are never cut.
+// maxCell bounds a cell's width in table output; CSV and JSON are never cut
+// (nor escaped: programs read them back byte for byte).
 const maxCell = 60
 
 // Write prints rows in format and returns how many rows it printed. It
@@ -121,15 +124,21 @@ func writeJSON(w io.Writer, cols []string, data [][]any) error {
 }
 
 func writeTable(w io.Writer, cols []string, data [][]any) error {
+	// GitLab data (titles, note bodies) may hold escape codes, newlines and
+	// bidi overrides that would recolour the terminal or break the grid:
+	// tables show them escaped, and are measured and cut after escaping.
+	// Column names can be data too (PIVOT).
 	cells := make([][]string, len(data))
+	head := make([]string, len(cols))
 	width := make([]int, len(cols))
 	for i, c := range cols {
-		width[i] = utf8.RuneCountInString(c)
+		head[i] = redact.Escape(c)
+		width[i] = utf8.RuneCountInString(head[i])
 	}
 	for r, row := range data {
 		cells[r] = make([]string, len(row))
 		for i, v := range row {
-			s := strings.ReplaceAll(text(v, "NULL"), "\n", "⏎")
+			s := redact.Escape(text(v, "NULL"))
 			if utf8.RuneCountInString(s) > maxCell {
 				s = string([]rune(s)[:maxCell-1]) + "…"
 			}
@@ -150,7 +159,7 @@ func writeTable(w io.Writer, cols []string, data [][]any) error {
 		}
 		b.WriteByte('\n')
 	}
-	line(cols)
+	line(head)
 	sep := make([]string, len(cols))
 	for i := range cols {
 		sep[i] = strings.Repeat("-", width[i])
