@@ -280,7 +280,7 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 	c.Stats.Requests.Add(1)
 	body := &bodyBuffer{max: c.maxBytes}
 	resp, err := c.do(req, body)
-	c.Stats.Bytes.Add(int64(len(body.b)))
+	c.Stats.Bytes.Add(body.n)
 	if resp != nil && resp.Response != nil {
 		c.clock.observe(resp.Header, time.Now())
 		if werr := c.throttle.Observe(resp.Header, time.Now()); werr != nil {
@@ -309,15 +309,17 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 		}
 		return 0, status, 0, c.statusError(status, err)
 	}
-	if t := bytes.TrimSpace(body.b); bytes.Equal(t, []byte("null")) || len(t) == 0 {
+	data := body.Bytes()
+	body.chunks = nil
+	if t := bytes.TrimSpace(data); bytes.Equal(t, []byte("null")) || len(t) == 0 {
 		return 0, 0, 0, fmt.Errorf("%w: status %d with a %s body where GitLab sends JSON", ErrBadAnswer, resp.StatusCode, map[bool]string{true: "null", false: "empty"}[len(t) > 0])
 	}
 	// Unmarshal checks the whole body before it fills v, so a cut-off
 	// page never leaves v half-filled.
-	if err := json.Unmarshal(body.b, v); err != nil {
+	if err := json.Unmarshal(data, v); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?): %w", resp.StatusCode, len(body.b), err)
+			return 0, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?): %w", resp.StatusCode, len(data), err)
 		}
 		return 0, -1, 0, fmt.Errorf("decoding: %w", c.scrub(err))
 	}
@@ -404,19 +406,42 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// bodyBuffer collects a body for decoding. It grows by append rather than
-// by doubling so that a body near max costs about max bytes, not twice that.
+// bodyBuffer collects a body for decoding in chunks of at most 1 MiB, so
+// that a body refused at max has cost about max bytes (a doubling buffer
+// costs up to twice that, and the copy at each growth more); only a body
+// that completes under max is joined into one slice.
 type bodyBuffer struct {
-	b   []byte
-	max int64
+	chunks [][]byte
+	n, max int64
 }
 
+const bodyChunk = 1 << 20
+
 func (w *bodyBuffer) Write(p []byte) (int, error) {
-	if int64(len(w.b)+len(p)) > w.max {
+	if w.n+int64(len(p)) > w.max {
 		return 0, fmt.Errorf("%w: more than %d bytes (gitlab.max_response_bytes)", ErrTooLarge, w.max)
 	}
-	w.b = append(w.b, p...)
-	return len(p), nil
+	written := len(p)
+	for len(p) > 0 {
+		if k := len(w.chunks); k == 0 || len(w.chunks[k-1]) == cap(w.chunks[k-1]) {
+			size := min(max(32<<10, int(w.n)), bodyChunk) // small bodies stay small
+			w.chunks = append(w.chunks, make([]byte, 0, size))
+		}
+		last := &w.chunks[len(w.chunks)-1]
+		k := min(cap(*last)-len(*last), len(p))
+		*last = append(*last, p[:k]...)
+		p = p[k:]
+		w.n += int64(k)
+	}
+	return written, nil
+}
+
+// Bytes is the whole body.
+func (w *bodyBuffer) Bytes() []byte {
+	if len(w.chunks) == 1 {
+		return w.chunks[0]
+	}
+	return bytes.Join(w.chunks, nil)
 }
 
 // ServerNow is the server's clock as its Date headers tell it (the local

@@ -15,10 +15,10 @@ import (
 
 // User is GitLab's UserBasic. Deleted users arrive as the Ghost User.
 type User struct {
-	ID        int64  `json:"id"`
-	Username  string `json:"username"`
-	Name      string `json:"name"`
-	State     string `json:"state"`
+	ID        int64   `json:"id"`
+	Username  string  `json:"username"`
+	Name      string  `json:"name"`
+	State     string  `json:"state"`
 	AvatarURL *string `json:"avatar_url"` // null when Gravatar is off
 	WebURL    *string `json:"web_url"`
 }
@@ -33,14 +33,14 @@ type Label struct {
 
 // Milestone belongs to a project (ProjectID set) or a group (GroupID set).
 type Milestone struct {
-	ID        int64  `json:"id"`
-	IID       *int64 `json:"iid"`
-	ProjectID *int64 `json:"project_id"`
-	GroupID   *int64 `json:"group_id"`
-	Title     string `json:"title"`
-	State     string `json:"state"`
-	DueDate   *Date  `json:"due_date"`
-	StartDate *Date  `json:"start_date"`
+	ID        int64   `json:"id"`
+	IID       *int64  `json:"iid"`
+	ProjectID *int64  `json:"project_id"`
+	GroupID   *int64  `json:"group_id"`
+	Title     string  `json:"title"`
+	State     string  `json:"state"`
+	DueDate   *Date   `json:"due_date"`
+	StartDate *Date   `json:"start_date"`
 	WebURL    *string `json:"web_url"` // absent on older GitLab versions
 }
 
@@ -193,8 +193,8 @@ type Epic struct {
 
 // Project is a row of /projects/:id or /groups/:id/projects.
 type Project struct {
-	ID                int64  `json:"id"`
-	Name              string `json:"name"`
+	ID                int64   `json:"id"`
+	Name              string  `json:"name"`
 	PathWithNamespace string  `json:"path_with_namespace"`
 	WebURL            *string `json:"web_url"`
 	Namespace         *struct {

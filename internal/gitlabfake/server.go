@@ -136,6 +136,19 @@ func (s *Server) Data() *Data {
 	return s.d.Clone()
 }
 
+// Edit changes the instance in place under the write lock and re-indexes
+// it, for rows no generator makes (tests plant future-dated ones). fn must
+// keep ids unique and each id slice in id order, as generate does.
+func (s *Server) Edit(fn func(d *Data)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s.d)
+	s.idx = buildIndex(s.d)
+	s.cacheMu.Lock()
+	clear(s.cache)
+	s.cacheMu.Unlock()
+}
+
 // Scale returns the effective scale (defaults filled in).
 func (s *Server) Scale() Scale { return s.sc }
 

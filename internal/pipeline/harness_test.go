@@ -105,6 +105,12 @@ func (h *harness) setHandler(x http.Handler) {
 // result and fatal error.
 func (h *harness) run(ctx context.Context) (Result, *extract.Client, error) {
 	h.t.Helper()
+	return h.runWith(ctx, nil)
+}
+
+// runWith is run with a hook that may change the Runner before it runs.
+func (h *harness) runWith(ctx context.Context, tweak func(*Runner)) (Result, *extract.Client, error) {
+	h.t.Helper()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	runID := fmt.Sprintf("run-%d", time.Now().UnixNano())
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -122,6 +128,9 @@ func (h *harness) run(ctx context.Context) (Result, *extract.Client, error) {
 	r := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log,
 		Meta: transform.Meta{RunID: runID, ExtractedAt: time.Now()}, Concurrency: 4, BatchRows: h.batch,
 		Progress: NewProgress()}
+	if tweak != nil {
+		tweak(r)
+	}
 	res, runErr := r.Run(ctx, h.cfg)
 	if runErr == nil {
 		if err := wh.PublishDimensions(context.Background()); err != nil {
@@ -175,6 +184,20 @@ func (h *harness) withDB(fn func(db *sql.DB)) {
 	}
 	defer db.Close()
 	fn(db)
+}
+
+// exec runs a statement on the warehouse between runs (tests that
+// simulate what an older labtrail left behind).
+func (h *harness) exec(q string) {
+	h.t.Helper()
+	db, err := sql.Open("duckdb", h.cfg.Warehouse.DuckDB)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q); err != nil {
+		h.t.Fatalf("%s: %v", q, err)
+	}
 }
 
 func (h *harness) query(q string) []string {

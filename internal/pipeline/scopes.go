@@ -42,11 +42,13 @@ func (r *Runner) plan(ctx context.Context, pl config.Pipeline) ([]unit, error) {
 	}
 	for _, ref := range pl.Groups {
 		g, err := r.Client.Group(ctx, ref.String())
+		// A group's projects count only once the whole listing is read:
+		// a listing that fails part-way (a server that never ends it,
+		// say) fails the group without planning what it sent so far.
+		var listed []extract.Project
 		if err == nil {
 			err = r.Client.GroupProjects(ctx, g.ID, func(ps []extract.Project) error {
-				for _, p := range ps {
-					addProject(p)
-				}
+				listed = append(listed, ps...)
 				return nil
 			})
 		}
@@ -56,6 +58,9 @@ func (r *Runner) plan(ctx context.Context, pl config.Pipeline) ([]unit, error) {
 			}
 			r.fail(pl.Name, "group "+ref.String(), err)
 			continue
+		}
+		for _, p := range listed {
+			addProject(p)
 		}
 		groups = append(groups, g)
 	}
