@@ -211,7 +211,9 @@ func hostileCases() []hostile {
 				return onPath(toolEvents(tool), redirectTo(strings.Replace(other, "127.0.0.1", "localhost", 1)+"/x"), next)
 			}},
 		{name: "echoed headers and escape codes", code: exitPartial, want: []string{"502"},
-			wrap: func(next http.Handler, tool int64, _ string) http.Handler { return onPath(toolEvents(tool), echo, next) },
+			wrap: func(next http.Handler, tool int64, _ string) http.Handler {
+				return onPath(toolEvents(tool), echo, next)
+			},
 			check: func(t *testing.T, r *hostileRun) {
 				errText, _ := r.record["Error"].(string)
 				if len(errText) > 2000 {
