@@ -103,7 +103,6 @@ type Client struct {
 	redact      *redact.Redactor
 	tokenEnv    string
 	maxAttempts int
-	maxBytes    int64
 	maxPages    int64
 	backoffBase time.Duration
 	log         *slog.Logger
@@ -161,7 +160,6 @@ func NewClient(o Options) (*Client, error) {
 		redact:      redact.New(o.Token),
 		tokenEnv:    o.TokenEnv,
 		maxAttempts: o.MaxAttempts,
-		maxBytes:    o.MaxResponseBytes,
 		maxPages:    o.MaxPages,
 		backoffBase: o.BackoffBase,
 		log:         o.Logger,
@@ -278,7 +276,7 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 		return 0, -1, 0, fmt.Errorf("building request: %w", err)
 	}
 	c.Stats.Requests.Add(1)
-	body := &bodyBuffer{max: c.maxBytes}
+	body := &bodyBuffer{}
 	resp, err := c.do(req, body)
 	c.Stats.Bytes.Add(body.n)
 	if resp != nil && resp.Response != nil {
@@ -407,20 +405,17 @@ func truncate(s string, n int) string {
 }
 
 // bodyBuffer collects a body for decoding in chunks of at most 1 MiB, so
-// that a body refused at max has cost about max bytes (a doubling buffer
-// costs up to twice that, and the copy at each growth more); only a body
-// that completes under max is joined into one slice.
+// that a body the transport cuts off at max_response_bytes has cost about
+// that many bytes (a doubling buffer costs up to twice that, and the copy
+// at each growth more); only a complete body is joined into one slice.
 type bodyBuffer struct {
 	chunks [][]byte
-	n, max int64
+	n      int64
 }
 
 const bodyChunk = 1 << 20
 
 func (w *bodyBuffer) Write(p []byte) (int, error) {
-	if w.n+int64(len(p)) > w.max {
-		return 0, fmt.Errorf("%w: more than %d bytes (gitlab.max_response_bytes)", ErrTooLarge, w.max)
-	}
 	written := len(p)
 	for len(p) > 0 {
 		if k := len(w.chunks); k == 0 || len(w.chunks[k-1]) == cap(w.chunks[k-1]) {
