@@ -97,8 +97,15 @@ type Stats struct {
 // safe for concurrent use; at most Options.Concurrency requests are in
 // flight at once.
 type Client struct {
-	gl          *gitlab.Client
-	sem         *semaphore.Weighted
+	gl  *gitlab.Client
+	sem *semaphore.Weighted
+	// bodies bounds the bytes all responses in flight may hold together
+	// (2 x max_response_bytes): max_response_bytes bounds one answer, but
+	// concurrency x max would let a few hostile answers at once take
+	// gigabytes. A body that finds the budget spent fails its attempt
+	// (ErrTooLarge, retried); a real page of 100 objects never comes near.
+	bodies      *semaphore.Weighted
+	bodyBudget  int64
 	throttle    *Throttle
 	redact      *redact.Redactor
 	tokenEnv    string
@@ -157,6 +164,8 @@ func NewClient(o Options) (*Client, error) {
 	c := &Client{
 		gl:          gl,
 		sem:         semaphore.NewWeighted(int64(o.Concurrency)),
+		bodies:      semaphore.NewWeighted(2 * o.MaxResponseBytes),
+		bodyBudget:  2 * o.MaxResponseBytes,
 		redact:      redact.New(o.Token),
 		tokenEnv:    o.TokenEnv,
 		maxAttempts: o.MaxAttempts,
@@ -276,7 +285,8 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 		return 0, -1, 0, fmt.Errorf("building request: %w", err)
 	}
 	c.Stats.Requests.Add(1)
-	body := &bodyBuffer{}
+	body := &bodyBuffer{budget: c.bodies, total: c.bodyBudget}
+	defer body.release()
 	resp, err := c.do(req, body)
 	c.Stats.Bytes.Add(body.n)
 	if resp != nil && resp.Response != nil {
@@ -308,7 +318,6 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 		return 0, status, 0, c.statusError(status, err)
 	}
 	data := body.Bytes()
-	body.chunks = nil
 	if t := bytes.TrimSpace(data); bytes.Equal(t, []byte("null")) || len(t) == 0 {
 		return 0, 0, 0, fmt.Errorf("%w: status %d with a %s body where GitLab sends JSON", ErrBadAnswer, resp.StatusCode, map[bool]string{true: "null", false: "empty"}[len(t) > 0])
 	}
@@ -409,8 +418,17 @@ func truncate(s string, n int) string {
 // that many bytes (a doubling buffer costs up to twice that, and the copy
 // at each growth more); only a complete body is joined into one slice.
 type bodyBuffer struct {
-	chunks [][]byte
-	n      int64
+	chunks   [][]byte
+	n        int64
+	budget   *semaphore.Weighted // shared by the client's requests
+	total    int64               // the budget's size, for the message
+	reserved int64
+}
+
+// release returns the buffer's reservation; the caller is done with it.
+func (w *bodyBuffer) release() {
+	w.budget.Release(w.reserved)
+	w.chunks, w.reserved = nil, 0
 }
 
 const bodyChunk = 1 << 20
@@ -420,6 +438,10 @@ func (w *bodyBuffer) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		if k := len(w.chunks); k == 0 || len(w.chunks[k-1]) == cap(w.chunks[k-1]) {
 			size := min(max(32<<10, int(w.n)), bodyChunk) // small bodies stay small
+			if !w.budget.TryAcquire(int64(size)) {
+				return 0, fmt.Errorf("%w: responses in flight hold more than %d bytes (2 x gitlab.max_response_bytes)", ErrTooLarge, w.total)
+			}
+			w.reserved += int64(size)
 			w.chunks = append(w.chunks, make([]byte, 0, size))
 		}
 		last := &w.chunks[len(w.chunks)-1]
