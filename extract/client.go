@@ -297,12 +297,7 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 	}
 	if err != nil {
 		if resp == nil || resp.Response == nil {
-			var re *gitlab.ErrorResponse
-			if errors.As(err, &re) && re.Response != nil {
-				resp = &gitlab.Response{Response: re.Response}
-			} else {
-				return 0, 0, 0, c.scrub(err) // network fault, timeout, refused redirect, bad header
-			}
+			return 0, 0, 0, c.scrub(err) // network fault, timeout, refused redirect, bad header
 		}
 		status = resp.StatusCode
 		if status < 300 {
@@ -335,7 +330,7 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 			return 0, 0, 0, fmt.Errorf("%w: %w", ErrBadAnswer, err)
 		}
 	}
-	next, err = nextPage(resp)
+	next, err = c.nextPage(resp)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -400,17 +395,10 @@ func (c *Client) retryAfter(h http.Header) (time.Duration, error) {
 	} else {
 		return 0, nil // unreadable: back off as if absent
 	}
-	if err := c.throttle.checkWait("Retry-After: "+redact.Escape(truncate(v, 40)), d); err != nil {
+	if err := c.throttle.checkWait("Retry-After: "+c.redact.Excerpt([]byte(v), 40), d); err != nil {
 		return 0, err
 	}
 	return max(d, 0), nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // bodyBuffer collects a body for decoding in chunks of at most 1 MiB, so
@@ -490,11 +478,11 @@ func (s *serverClock) now(local time.Time) time.Time {
 // 0 means no next page. A short page is never taken to mean the end, and a
 // next page named in a form labtrail cannot read is a bad answer, not an
 // end: stopping there would silently drop the rest of the listing.
-func nextPage(resp *gitlab.Response) (int64, error) {
+func (c *Client) nextPage(resp *gitlab.Response) (int64, error) {
 	if v := resp.Header.Get("X-Next-Page"); v != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("%w: x-next-page %q is not a page number", ErrBadAnswer, redact.Escape(truncate(v, 40)))
+			return 0, fmt.Errorf("%w: x-next-page %q is not a page number", ErrBadAnswer, c.redact.Excerpt([]byte(v), 40))
 		}
 		return n, nil
 	}
