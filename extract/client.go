@@ -57,14 +57,24 @@ var (
 // Defaults of the bounds on what a server may make a run do. They are the
 // config's defaults (internal/config fills them); NewClient applies them to
 // zero Options too, so that no Client is ever unbounded.
-const (
-	// A page of 100 GitLab objects is well under 10 MB.
-	DefaultMaxResponseBytes = 64 << 20
-	DefaultMaxPages         = 100_000
-	DefaultMaxWait          = 15 * time.Minute
-)
+// DefaultOptions are the client's defaults, declared once: NewClient fills
+// an Options' zero fields from them, and config fills the gitlab section's
+// keys from them (so `labtrail validate` and the README agree with what a
+// client built without config does).
+func DefaultOptions() Options {
+	return Options{
+		Concurrency: 8,
+		MaxAttempts: 8,
+		Timeout:     60 * time.Second,
+		// A page of 100 GitLab objects is well under 10 MB.
+		MaxResponseBytes: 64 << 20,
+		MaxPages:         100_000,
+		MaxWait:          15 * time.Minute,
+		BackoffBase:      500 * time.Millisecond,
+	}
+}
 
-// Options configure a Client.
+// Options configure a Client. Zero fields take DefaultOptions' values.
 type Options struct {
 	BaseURL           string // instance URL; /api/v4 is added
 	Token             string
@@ -81,8 +91,27 @@ type Options struct {
 	Logger           *slog.Logger
 	HTTPClient       *http.Client // tests; nil = a pooled client with Timeout
 	// BackoffBase is the first retry delay (doubled each attempt, full
-	// jitter, capped at 30 s); 0 = 500 ms. Tests shorten it.
+	// jitter, capped at 30 s). Tests shorten it.
 	BackoffBase time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	def := DefaultOptions()
+	positive(&o.Concurrency, def.Concurrency)
+	positive(&o.MaxAttempts, def.MaxAttempts)
+	positive(&o.Timeout, def.Timeout)
+	positive(&o.BackoffBase, def.BackoffBase)
+	positive(&o.MaxResponseBytes, def.MaxResponseBytes)
+	positive(&o.MaxPages, def.MaxPages)
+	positive(&o.MaxWait, def.MaxWait)
+	return o
+}
+
+// positive sets *v to def unless it is positive.
+func positive[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Stats counts what a run cost. All fields are updated atomically.
@@ -119,27 +148,7 @@ type Client struct {
 
 // NewClient builds a client. It sends nothing.
 func NewClient(o Options) (*Client, error) {
-	if o.Concurrency <= 0 {
-		o.Concurrency = 8
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 8
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 60 * time.Second
-	}
-	if o.BackoffBase <= 0 {
-		o.BackoffBase = 500 * time.Millisecond
-	}
-	if o.MaxResponseBytes <= 0 {
-		o.MaxResponseBytes = DefaultMaxResponseBytes
-	}
-	if o.MaxPages <= 0 {
-		o.MaxPages = DefaultMaxPages
-	}
-	if o.MaxWait <= 0 {
-		o.MaxWait = DefaultMaxWait
-	}
+	o = o.withDefaults()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -362,23 +371,9 @@ func (c *Client) statusError(status int, err error) error {
 }
 
 // scrub makes an error from below (the HTTP stack, the decoder) safe to
-// log: its text may quote the server.
-func (c *Client) scrub(err error) error {
-	if err == nil {
-		return nil
-	}
-	return scrubbed{err: err, msg: c.redact.String(err.Error())}
-}
-
-// scrubbed keeps the chain (errors.Is still sees ErrRedirect, ErrTooLarge)
-// under a cleaned message.
-type scrubbed struct {
-	err error
-	msg string
-}
-
-func (s scrubbed) Error() string { return s.msg }
-func (s scrubbed) Unwrap() error { return s.err }
+// log: its text may quote the server. The chain is kept (errors.Is still
+// sees ErrRedirect, ErrTooLarge).
+func (c *Client) scrub(err error) error { return c.redact.Wrap(err) }
 
 // retryAfter reads Retry-After (seconds or an HTTP date, the latter on the
 // server's clock) and refuses a wait over the client's max_wait.

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/labtrail/labtrail/internal/gitlabfake/faults"
 )
 
 const testToken = "glpat-secret-test-token"
@@ -49,7 +51,7 @@ func TestEachFollowsNextPageThroughShortAndEmptyPages(t *testing.T) {
 		fmt.Fprint(w, pages[p])
 	})
 	var ids []int64
-	err := each(context.Background(), c, "projects/1/events", nil, func(es []Event) error {
+	err := listAll(context.Background(), c, "projects/1/events", nil, func(es []Event) error {
 		for _, e := range es {
 			ids = append(ids, e.ID)
 		}
@@ -74,7 +76,7 @@ func TestNextPageFromLinkHeaderWhenXNextPageMissing(t *testing.T) {
 		fmt.Fprint(w, `[{"id":2,"created_at":"2024-01-01T00:00:00Z"}]`)
 	})
 	n := 0
-	if err := each(context.Background(), c, "x", nil, func(es []Event) error { n += len(es); return nil }); err != nil {
+	if err := listAll(context.Background(), c, "x", nil, func(es []Event) error { n += len(es); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n != 2 {
@@ -85,29 +87,17 @@ func TestNextPageFromLinkHeaderWhenXNextPageMissing(t *testing.T) {
 // Cut-off bodies (with and without a Content-Length) and 5xx are retried;
 // the page is used only once it arrives whole.
 func TestRetriesFaultsAndCutBodies(t *testing.T) {
-	var calls atomic.Int32
 	full := `[{"id":1,"action_name":"opened","created_at":"2024-01-01T00:00:00Z"},{"id":2,"action_name":"closed","created_at":"2024-01-01T00:00:00Z"}]`
-	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
-		switch calls.Add(1) {
-		case 1:
-			w.WriteHeader(502)
-		case 2:
-			fmt.Fprint(w, full[:20]) // invalid JSON, no Content-Length
-		case 3:
-			w.Header().Set("Content-Length", strconv.Itoa(len(full)))
-			fmt.Fprint(w, full[:20])
-			w.(http.Flusher).Flush()
-			panic(http.ErrAbortHandler) // connection cut mid-body
-		default:
-			fmt.Fprint(w, full)
-		}
-	})
+	f := faults.New(0, faults.Settings{Script: []faults.Fault{faults.Fail, faults.CutJSON, faults.CutShort}})
+	c := newTestClient(t, faults.Inject(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, full)
+	}), f).ServeHTTP)
 	var got []Event
-	if err := each(context.Background(), c, "events", nil, func(es []Event) error { got = append(got, es...); return nil }); err != nil {
+	if err := listAll(context.Background(), c, "events", nil, func(es []Event) error { got = append(got, es...); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || calls.Load() != 4 {
-		t.Fatalf("rows %d, calls %d; want 2 rows after 4 calls", len(got), calls.Load())
+	if len(got) != 2 || f.Requests() != 4 {
+		t.Fatalf("rows %d, calls %d; want 2 rows after 4 calls", len(got), f.Requests())
 	}
 	if c.Stats.Retries.Load() != 3 {
 		t.Fatalf("retries = %d, want 3", c.Stats.Retries.Load())
@@ -115,17 +105,16 @@ func TestRetriesFaultsAndCutBodies(t *testing.T) {
 }
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
-	var calls atomic.Int32
-	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		w.WriteHeader(503)
-	})
-	err := each(context.Background(), c, "events", nil, func([]Event) error { return nil })
+	f := faults.New(0, faults.Settings{FailEvery: 1})
+	c := newTestClient(t, faults.Inject(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("a request got past FailEvery: 1")
+	}), f).ServeHTTP)
+	err := listAll(context.Background(), c, "events", nil, func([]Event) error { return nil })
 	if !errors.Is(err, ErrGaveUp) {
 		t.Fatalf("err = %v, want ErrGaveUp", err)
 	}
-	if calls.Load() != 4 {
-		t.Fatalf("calls = %d, want 4 (MaxAttempts)", calls.Load())
+	if f.Requests() != 4 {
+		t.Fatalf("calls = %d, want 4 (MaxAttempts)", f.Requests())
 	}
 }
 
@@ -152,22 +141,15 @@ func TestUnauthorizedStopsAtOnceWithoutToken(t *testing.T) {
 // A 429 pauses the whole pool for Retry-After, not only the worker that
 // received it.
 func TestTooManyRequestsPausesThePool(t *testing.T) {
-	var calls atomic.Int32
-	var first429 atomic.Int64
 	var early atomic.Int32
-	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
-		n := calls.Add(1)
-		if n == 1 {
-			first429.Store(time.Now().UnixNano())
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(429)
-			return
-		}
-		if time.Since(time.Unix(0, first429.Load())) < 900*time.Millisecond {
+	f := faults.New(0, faults.Settings{Script: []faults.Fault{faults.Throttle}})
+	start := time.Now() // before the 429: a request less than 900 ms after it is early
+	c := newTestClient(t, faults.Inject(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if time.Since(start) < 900*time.Millisecond {
 			early.Add(1)
 		}
 		fmt.Fprint(w, `{"id":1,"username":"root"}`)
-	})
+	}), f).ServeHTTP)
 	if _, err := c.CurrentUser(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -265,19 +247,10 @@ func TestEachUpdatedMovesCursor(t *testing.T) {
 
 // A request that hangs past the timeout is abandoned and retried.
 func TestRetriesTimeouts(t *testing.T) {
-	var calls atomic.Int32
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			select { // hang until the client gives up
-			case <-r.Context().Done():
-			case <-release:
-			}
-			return
-		}
+	f := faults.New(0, faults.Settings{Script: []faults.Fault{faults.Hang}})
+	srv := httptest.NewServer(faults.Inject(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"id":7,"username":"root"}`)
-	}))
+	}), f))
 	t.Cleanup(srv.Close)
 	c, err := NewClient(Options{BaseURL: srv.URL, Token: testToken, Concurrency: 2, MaxAttempts: 10,
 		Timeout: time.Second, BackoffBase: time.Millisecond})
@@ -288,8 +261,8 @@ func TestRetriesTimeouts(t *testing.T) {
 	if err != nil || u.ID != 7 {
 		t.Fatalf("user %+v, err %v", u, err)
 	}
-	if calls.Load() < 2 {
-		t.Fatalf("calls = %d, want a retry after the timeout", calls.Load())
+	if f.Requests() < 2 {
+		t.Fatalf("calls = %d, want a retry after the timeout", f.Requests())
 	}
 }
 
@@ -301,7 +274,7 @@ func TestWrongShapeIsAnErrorNotARetry(t *testing.T) {
 		calls.Add(1)
 		fmt.Fprint(w, `[{"id":"not a number","created_at":17}]`)
 	})
-	err := each(context.Background(), c, "projects/1/events", nil, func([]Event) error { return nil })
+	err := listAll(context.Background(), c, "projects/1/events", nil, func([]Event) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "projects/1/events") {
 		t.Fatalf("err = %v", err)
 	}

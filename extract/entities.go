@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/labtrail/labtrail/schemas"
 )
 
 // The entity types mirror the JSON GitLab writes (lib/api/entities/*.rb).
@@ -273,8 +275,8 @@ func (s *IterationState) UnmarshalJSON(b []byte) error {
 // read from. ProjectID is zero for epics and GroupID is zero for issues and
 // merge requests.
 type Parent struct {
-	Type      string // "Issue", "MergeRequest" or "Epic"
-	ID        int64  // global id
+	Type      schemas.ParentKind
+	ID        int64 // global id
 	IID       int64
 	ProjectID int64
 	GroupID   int64

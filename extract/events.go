@@ -5,20 +5,22 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/labtrail/labtrail/schemas"
 )
 
 // EventSource is one of the three Events API endpoints. They are views of
 // one server table, so the same event id can come from several sources.
 type EventSource struct {
-	Kind string // "project", "user" or "current_user"
-	ID   int64  // project or user id; unused for current_user
+	Kind schemas.ScopeKind // project, user or current_user
+	ID   int64             // project or user id; unused for current_user
 }
 
 func (s EventSource) path() string {
 	switch s.Kind {
-	case "project":
+	case schemas.ScopeProject:
 		return "projects/" + strconv.FormatInt(s.ID, 10) + "/events"
-	case "user":
+	case schemas.ScopeUser:
 		return "users/" + strconv.FormatInt(s.ID, 10) + "/events"
 	default:
 		return "events"
@@ -26,12 +28,7 @@ func (s EventSource) path() string {
 }
 
 // String names the source in logs and watermark keys.
-func (s EventSource) String() string {
-	if s.Kind == "current_user" {
-		return "current_user"
-	}
-	return s.Kind + ":" + strconv.FormatInt(s.ID, 10)
-}
+func (s EventSource) String() string { return s.Kind.Key(s.ID) }
 
 // Events pages the source's events with created_at after the whole day of
 // afterDay (GitLab's after=D means "later than the end of day D"; the time
@@ -43,5 +40,5 @@ func (c *Client) Events(ctx context.Context, src EventSource, afterDay time.Time
 	}
 	// current_user sends no scope: GitLab's scope=all would widen /events
 	// to every event of every project the token can see.
-	return each(ctx, c, src.path(), q, fn)
+	return listAll(ctx, c, src.path(), q, fn)
 }

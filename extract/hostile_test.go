@@ -216,7 +216,7 @@ func TestGzipBombIsCappedAfterDecompression(t *testing.T) {
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	err := each(context.Background(), c, "projects/1/events", nil, func([]Event) error { return nil })
+	err := listAll(context.Background(), c, "projects/1/events", nil, func([]Event) error { return nil })
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrTooLarge) || !errors.Is(err, ErrGaveUp) {
@@ -240,7 +240,7 @@ func TestMalformedLinkHeaderIsABadAnswerNotAPanic(t *testing.T) {
 		fmt.Fprintf(w, "["+okEvent+"]", 1)
 	}))
 	t.Cleanup(srv.Close)
-	err := each(context.Background(), clientFor(t, srv.URL, nil, nil), "projects/1/events", nil, func([]Event) error { return nil })
+	err := listAll(context.Background(), clientFor(t, srv.URL, nil, nil), "projects/1/events", nil, func([]Event) error { return nil })
 	if !errors.Is(err, ErrBadAnswer) || !strings.Contains(err.Error(), "Link") {
 		t.Fatalf("err = %v, want a bad answer naming the Link header", err)
 	}
@@ -252,7 +252,7 @@ func TestUnreadableNextPageIsNotTheEnd(t *testing.T) {
 		fmt.Fprintf(w, "["+okEvent+"]", 1)
 	}))
 	t.Cleanup(srv.Close)
-	err := each(context.Background(), clientFor(t, srv.URL, nil, nil), "projects/1/events", nil, func([]Event) error { return nil })
+	err := listAll(context.Background(), clientFor(t, srv.URL, nil, nil), "projects/1/events", nil, func([]Event) error { return nil })
 	if !errors.Is(err, ErrBadAnswer) {
 		t.Fatalf("err = %v, want ErrBadAnswer", err)
 	}
@@ -286,10 +286,10 @@ func TestRowsWithoutKeysAndNullBodiesAreRefused(t *testing.T) {
 			case strings.HasSuffix(tc.path, "issues"):
 				err = c.Issues(context.Background(), 1, time.Time{}, func([]Issue) error { called = true; return nil })
 			case strings.HasSuffix(tc.path, "label_events"):
-				err = ResourceEvents(context.Background(), c, Parent{Type: "Issue", ID: 1, IID: 1, ProjectID: 1}, FamilyLabel,
+				err = ResourceEvents(context.Background(), c, Parent{Type: "Issue", ID: 1, IID: 1, ProjectID: 1}, "label",
 					func([]LabelEvent) error { called = true; return nil })
 			default:
-				err = each(context.Background(), c, tc.path, nil, func([]Event) error { called = true; return nil })
+				err = listAll(context.Background(), c, tc.path, nil, func([]Event) error { called = true; return nil })
 			}
 			if !errors.Is(err, ErrBadAnswer) || !errors.Is(err, ErrGaveUp) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want a retried bad answer saying %q", err, tc.want)
@@ -331,7 +331,7 @@ func TestEndlessListingStopsAtMaxPages(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c := clientFor(t, srv.URL, nil, func(o *Options) { o.MaxPages = 40 })
 	pages := 0
-	err := each(context.Background(), c, "projects/1/events", nil, func([]Event) error { pages++; return nil })
+	err := listAll(context.Background(), c, "projects/1/events", nil, func([]Event) error { pages++; return nil })
 	if !errors.Is(err, ErrTooManyPages) || !strings.Contains(err.Error(), "40") {
 		t.Fatalf("err = %v, want ErrTooManyPages naming the bound", err)
 	}
@@ -344,7 +344,7 @@ func TestRepeatedPageIsRefused(t *testing.T) {
 	srv := httptest.NewServer(endless(true))
 	t.Cleanup(srv.Close)
 	c := clientFor(t, srv.URL, nil, nil)
-	err := each(context.Background(), c, "projects/1/events", nil, func([]Event) error { return nil })
+	err := listAll(context.Background(), c, "projects/1/events", nil, func([]Event) error { return nil })
 	if !errors.Is(err, ErrTooManyPages) || !strings.Contains(err.Error(), "previous page") {
 		t.Fatalf("err = %v, want a refused repeat", err)
 	}

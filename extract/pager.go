@@ -12,16 +12,16 @@ import (
 // and request count is what bounds a backfill.
 const perPage = 100
 
-// each pages through path, calling fn with every page's rows in order. It
+// listAll pages through path, calling fn with every page's rows in order. It
 // follows x-next-page (or the Link header) and stops only when the server
 // names no next page: GitLab filters visibility after cutting a page, so a
 // short or even empty page is not the end. fn's error stops paging and is
 // returned as is.
-func each[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error) error {
-	return pages[T, P](ctx, c, path, q, fn, nil)
+func listAll[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error) error {
+	return listRestarting[T, P](ctx, c, path, q, fn, nil)
 }
 
-// pages is each with a cursor: after every page that has a successor,
+// listRestarting is listAll with a cursor: after every page that has a successor,
 // restart (when not nil) may move a filter in q and return true, and
 // paging then starts again at page 1 of the narrowed listing.
 //
@@ -29,7 +29,7 @@ func each[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Va
 // included), or when a page holds exactly the rows of the page before it
 // (a server that ignores page or the cursor), paging fails with
 // ErrTooManyPages. Every page's rows are checked before fn sees them.
-func pages[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error, restart func([]T) bool) error {
+func listRestarting[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error, restart func([]T) bool) error {
 	if q == nil {
 		q = url.Values{}
 	}

@@ -12,14 +12,14 @@ import (
 // de-duplicate by id.
 func (c *Client) Issues(ctx context.Context, projectID int64, since time.Time, fn func([]Issue) error) error {
 	path := "projects/" + strconv.FormatInt(projectID, 10) + "/issues"
-	return eachUpdated(ctx, c, path, url.Values{"scope": {"all"}, "state": {"all"}}, since,
+	return listByUpdated(ctx, c, path, url.Values{"scope": {"all"}, "state": {"all"}}, since,
 		func(i Issue) time.Time { return i.UpdatedAt }, fn)
 }
 
 // MergeRequests is Issues for merge requests.
 func (c *Client) MergeRequests(ctx context.Context, projectID int64, since time.Time, fn func([]MergeRequest) error) error {
 	path := "projects/" + strconv.FormatInt(projectID, 10) + "/merge_requests"
-	return eachUpdated(ctx, c, path, url.Values{"scope": {"all"}, "state": {"all"}}, since,
+	return listByUpdated(ctx, c, path, url.Values{"scope": {"all"}, "state": {"all"}}, since,
 		func(m MergeRequest) time.Time { return m.UpdatedAt }, fn)
 }
 
@@ -28,11 +28,11 @@ func (c *Client) MergeRequests(ctx context.Context, projectID int64, since time.
 // answers 403 (ErrForbidden) or 404.
 func (c *Client) Epics(ctx context.Context, groupID int64, since time.Time, fn func([]Epic) error) error {
 	path := "groups/" + strconv.FormatInt(groupID, 10) + "/epics"
-	return eachUpdated(ctx, c, path, url.Values{"state": {"all"}}, since,
+	return listByUpdated(ctx, c, path, url.Values{"state": {"all"}}, since,
 		func(e Epic) time.Time { return e.UpdatedAt }, fn)
 }
 
-// eachUpdated lists by updated_at ascending and moves the updated_after
+// listByUpdated lists by updated_at ascending and moves the updated_after
 // cursor forward after every page instead of only turning pages. Offset
 // pages over a listing ordered by updated_at shift whenever a parent is
 // edited during the listing: the edited row jumps to the end and the rows
@@ -42,7 +42,7 @@ func (c *Client) Epics(ctx context.Context, groupID int64, since time.Time, fn f
 // inclusive) and are de-duplicated by the caller. When a whole page shares
 // one updated_at, the cursor cannot move and the next page is followed.
 // Paging still ends only when the server names no next page.
-func eachUpdated[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, since time.Time,
+func listByUpdated[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, since time.Time,
 	updatedAt func(T) time.Time, fn func([]T) error) error {
 	q.Set("order_by", "updated_at")
 	q.Set("sort", "asc")
@@ -53,7 +53,7 @@ func eachUpdated[T any, P Row[T]](ctx context.Context, c *Client, path string, q
 		}
 	}
 	setCursor()
-	return pages[T, P](ctx, c, path, q, fn, func(rows []T) bool {
+	return listRestarting[T, P](ctx, c, path, q, fn, func(rows []T) bool {
 		// Millisecond resolution on the wire: truncate so rows at the
 		// cursor are not skipped by rounding, and compare truncated so a
 		// sub-millisecond advance cannot restart the same page forever.

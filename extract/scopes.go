@@ -24,7 +24,7 @@ func (c *Client) Group(ctx context.Context, idOrPath string) (Group, error) {
 // stops at 100.
 func (c *Client) GroupProjects(ctx context.Context, groupID int64, fn func([]Project) error) error {
 	q := url.Values{"include_subgroups": {"true"}, "order_by": {"id"}, "sort": {"asc"}, "with_shared": {"false"}}
-	return each(ctx, c, "groups/"+strconv.FormatInt(groupID, 10)+"/projects", q, fn)
+	return listAll(ctx, c, "groups/"+strconv.FormatInt(groupID, 10)+"/projects", q, fn)
 }
 
 // User resolves a user by numeric id or username.

@@ -39,12 +39,9 @@ type Throttle struct {
 // ceiling (0: none). reserve is how many requests of the server's window to
 // leave unused before pausing until the window resets; the pool's
 // concurrency is a good value (that many requests can be in flight).
-// maxWait bounds any single pause a server asks for (0: DefaultMaxWait);
-// clock, when not nil, is the server's clock for RateLimit-Reset.
+// maxWait bounds any single pause a server asks for; clock, when not nil,
+// is the server's clock for RateLimit-Reset.
 func newThrottle(rps float64, reserve int, maxWait time.Duration, clock *serverClock) *Throttle {
-	if maxWait <= 0 {
-		maxWait = DefaultMaxWait
-	}
 	t := &Throttle{reserve: reserve, ceiling: rate.Inf, adaptive: rate.Inf, maxWait: maxWait, clock: clock}
 	if rps > 0 {
 		t.ceiling = rate.Limit(rps)

@@ -180,13 +180,18 @@ func (d *duckSink) beginTx(ctx context.Context) error {
 // context: a cancelled context must still roll back.
 func (d *duckSink) rollback() error {
 	_, err := d.conn.ExecContext(context.Background(), "ROLLBACK")
-	if err != nil && strings.Contains(err.Error(), "no transaction is active") {
+	if err == nil || isTransactionError(err) {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("load: duckdb: rollback: %w", err)
-	}
-	return nil
+	return fmt.Errorf("load: duckdb: rollback: %w", err)
+}
+
+// isTransactionError reports whether err is a DuckDB TransactionContext
+// error. The only one a ROLLBACK gets is "cannot rollback - no transaction
+// is active": inside a transaction, even an aborted one, ROLLBACK succeeds.
+func isTransactionError(err error) bool {
+	var de *duckdb.Error
+	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeTransaction
 }
 
 // commit commits the open transaction, which added files to the manifest.

@@ -1,13 +1,17 @@
 package load
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/labtrail/labtrail/schemas"
 )
@@ -58,6 +62,56 @@ func TestAppenderRollsBackWithTransaction(t *testing.T) {
 	}
 	if err := w.conn.QueryRowContext(e.ctx, "SELECT count(*) FROM events").Scan(&inside); err != nil || inside != 0 {
 		t.Errorf("%d rows, %v", inside, err)
+	}
+}
+
+// rollback on a connection with no open transaction (DuckDB has already
+// rolled back a transaction whose COMMIT failed) is not an error. DuckDB
+// reports that case as a *duckdb.Error of type ErrorTypeTransaction, which is
+// what rollback matches, not the message text; any other failure is reported.
+func TestRollbackWithoutTransaction(t *testing.T) {
+	ctx := context.Background()
+	conn, err := memDB(t).Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	_, err = conn.ExecContext(ctx, "ROLLBACK")
+	var de *duckdb.Error
+	if !errors.As(err, &de) || de.Type != duckdb.ErrorTypeTransaction {
+		t.Fatalf("ROLLBACK outside a transaction: %T %v; want a *duckdb.Error of type ErrorTypeTransaction", err, err)
+	}
+
+	d := &duckSink{conn: conn, at: func(string) error { return nil }}
+	if err := d.rollback(); err != nil {
+		t.Errorf("rollback outside a transaction: %v", err)
+	}
+	// A transaction ended inside fn: the caller sees fn's error alone.
+	boom := errors.New("boom")
+	err = d.inTx(ctx, nil, func() error {
+		if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) || err.Error() != "boom" {
+		t.Errorf("inTx = %v; want boom alone", err)
+	}
+	// An aborted transaction still rolls back.
+	if err := d.beginTx(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT 1/0::INTEGER + 'x'"); err == nil {
+		t.Fatal("bad query accepted")
+	}
+	if err := d.rollback(); err != nil {
+		t.Errorf("rollback of an aborted transaction: %v", err)
+	}
+	// Anything else is an error.
+	conn.Close()
+	if err := d.rollback(); !errors.Is(err, sql.ErrConnDone) {
+		t.Errorf("rollback on a closed connection = %v; want sql.ErrConnDone", err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/labtrail/labtrail/internal/testkit"
 	"github.com/labtrail/labtrail/schemas"
 )
 
@@ -177,42 +178,20 @@ func memDB(t *testing.T) *sql.DB {
 // query returns the rows of q, each formatted as "v1|v2|...".
 func query(t *testing.T, db *sql.DB, q string, args ...any) []string {
 	t.Helper()
-	rows, err := db.QueryContext(context.Background(), q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
+	return testkit.Rows(t, db, sqlCell, q, args...)
+}
+
+// sqlCell renders a value as query does: NULL, RFC 3339 UTC instants,
+// fmt.Sprint otherwise.
+func sqlCell(v any) string {
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case nil:
+		return "NULL"
+	default:
+		return fmt.Sprint(x)
 	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			switch x := v.(type) {
-			case time.Time:
-				parts[i] = x.UTC().Format(time.RFC3339Nano)
-			case nil:
-				parts[i] = "NULL"
-			default:
-				parts[i] = fmt.Sprint(x)
-			}
-		}
-		out = append(out, strings.Join(parts, "|"))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func queryInt(t *testing.T, db *sql.DB, q string, args ...any) int64 {

@@ -25,6 +25,9 @@ import (
 //     json_extract(rows_json, '$.events')::BIGINT. future_rows counts rows
 //     dated past the server's clock, stored but kept from moving a
 //     watermark.
+//   - _labtrail_availability: see Availability. Older warehouses kept it as
+//     watermark rows whose stream ended in "#unavailable" (1970 meaning
+//     cleared); the last two statements move those rows over, once.
 func internalTables() []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS _labtrail_watermarks (
@@ -58,6 +61,22 @@ func internalTables() []string {
 )`,
 		// Added after the first release; older warehouses gain it on open.
 		`ALTER TABLE _labtrail_runs ADD COLUMN IF NOT EXISTS future_rows BIGINT`,
+		`CREATE TABLE IF NOT EXISTS _labtrail_availability (
+	pipeline   VARCHAR NOT NULL,
+	scope      VARCHAR NOT NULL,
+	stream     VARCHAR NOT NULL,
+	available  BOOLEAN NOT NULL,
+	checked_at TIMESTAMPTZ NOT NULL,
+	reason     VARCHAR,
+	run_id     VARCHAR,
+	PRIMARY KEY (pipeline, scope, stream)
+)`,
+		`INSERT INTO _labtrail_availability
+	SELECT pipeline, scope, ` + legacyStream + `, ` + legacyCleared + `, ` + legacyCheckedAt + `,
+		CASE WHEN ` + legacyCleared + ` THEN NULL ELSE 'not licensed or not allowed (recorded by an older labtrail)' END, run_id
+	FROM _labtrail_watermarks WHERE ` + legacyMarker + `
+	ON CONFLICT DO NOTHING`,
+		`DELETE FROM _labtrail_watermarks WHERE ` + legacyMarker,
 	}
 }
 

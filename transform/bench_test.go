@@ -52,7 +52,7 @@ func BenchmarkAppendEvents(b *testing.B) {
 	defer mem.AssertSize(b, 0)
 	bld := NewBuilder(mem, schemas.Events, testMeta)
 	defer bld.Release()
-	refs := NewRefs()
+	refs := NewReferenced()
 	b.ReportAllocs()
 	for b.Loop() {
 		for i := range evs {

@@ -182,20 +182,9 @@ func (b *Builder) Table() schemas.Table { return b.table }
 // Len returns the number of rows appended since the last NewRecord.
 func (b *Builder) Len() int { return b.rows }
 
-// DataBytes returns the number of bytes of string data buffered, all columns
-// together. Fixed-width columns add 8 bytes or less per row and column.
-func (b *Builder) DataBytes() int {
-	n := 0
-	for i := range b.cols {
-		if c := &b.cols[i]; c.kind == kindString && c.str != nil {
-			n += c.str.DataLen()
-		}
-	}
-	return n
-}
-
 // Full reports whether some string column holds SoftMaxColumnBytes or more:
-// the caller should cut a record (NewRecord) before appending more rows.
+// the caller should cut a record (NewRecord) before appending more rows
+// (the pipeline stores a builder when it is Full or holds a batch).
 // A value that would overflow a column's 2 GiB limit is never written: it
 // becomes a null and is reported by Err.
 func (b *Builder) Full() bool {

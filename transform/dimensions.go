@@ -99,7 +99,7 @@ func setIssuable(b *Builder, i *extract.Issue) {
 
 // AppendIssue appends one row of schemas.Issues and collects the author into
 // refs.
-func AppendIssue(b *Builder, refs *Refs, i *extract.Issue) {
+func AppendIssue(b *Builder, refs *Referenced, i *extract.Issue) {
 	if i == nil {
 		return
 	}
@@ -110,7 +110,7 @@ func AppendIssue(b *Builder, refs *Refs, i *extract.Issue) {
 
 // AppendMergeRequest appends one row of schemas.MergeRequests and collects
 // the author into refs.
-func AppendMergeRequest(b *Builder, refs *Refs, m *extract.MergeRequest) {
+func AppendMergeRequest(b *Builder, refs *Referenced, m *extract.MergeRequest) {
 	if m == nil {
 		return
 	}
@@ -122,7 +122,7 @@ func AppendMergeRequest(b *Builder, refs *Refs, m *extract.MergeRequest) {
 
 // AppendEpic appends one row of schemas.Epics and collects the author into
 // refs.
-func AppendEpic(b *Builder, refs *Refs, e *extract.Epic) {
+func AppendEpic(b *Builder, refs *Referenced, e *extract.Epic) {
 	if e == nil {
 		return
 	}

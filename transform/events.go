@@ -9,7 +9,7 @@ import "github.com/labtrail/labtrail/extract"
 // author_username when GitLab sent them, else from the author object;
 // author_name only from the author object. A missing author, push_data, note
 // or wiki_page leaves its columns null.
-func AppendEvent(b *Builder, refs *Refs, e *extract.Event) {
+func AppendEvent(b *Builder, refs *Referenced, e *extract.Event) {
 	if e == nil {
 		return
 	}

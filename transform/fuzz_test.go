@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/schemas"
 )
 
 // FuzzDecodeAndFlatten decodes arbitrary bytes as a JSON array of every
@@ -35,7 +36,7 @@ func FuzzDecodeAndFlatten(f *testing.F) {
 			if err := json.Compact(&compact, it); err != nil {
 				f.Fatal(err)
 			}
-			f.Add([]byte("["+compact.String()+"]"), p.Type, p.ID, p.IID, p.ProjectID, p.GroupID)
+			f.Add([]byte("["+compact.String()+"]"), string(p.Type), p.ID, p.IID, p.ProjectID, p.GroupID)
 		}
 	}
 	// Huge strings: the body expands up to maxBigTokens occurrences of
@@ -60,8 +61,8 @@ func FuzzDecodeAndFlatten(f *testing.F) {
 		mem := newMem(t)
 		defer mem.AssertSize(t, 0)
 		data = bytes.Replace(data, []byte(bigToken), []byte(bigJSON), maxBigTokens)
-		p := extract.Parent{Type: ptype, ID: pid, IID: piid, ProjectID: pproj, GroupID: pgroup}
-		refs := NewRefs()
+		p := extract.Parent{Type: schemas.ParentKind(ptype), ID: pid, IID: piid, ProjectID: pproj, GroupID: pgroup}
+		refs := NewReferenced()
 		for _, k := range entityKinds {
 			flattenOne(t, mem, k, refs, p, data)
 		}
@@ -91,7 +92,7 @@ const (
 // multi-byte characters included. (TestHugeStrings goes larger.)
 var bigJSON = strings.Repeat(`ab\u00e9🦊\n\u0000\"`, 1<<14)
 
-func flattenOne(t *testing.T, mem memory.Allocator, k entityKind, refs *Refs, p extract.Parent, data []byte) {
+func flattenOne(t *testing.T, mem memory.Allocator, k entityKind, refs *Referenced, p extract.Parent, data []byte) {
 	t.Helper()
 	b := NewBuilder(mem, k.table, testMeta)
 	defer b.Release()

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite transform/testdata/*.golden from the current output")
@@ -25,11 +26,11 @@ type fixture struct {
 }
 
 type fixtureParent struct {
-	Type      string `json:"type"`
-	ID        int64  `json:"id"`
-	IID       int64  `json:"iid"`
-	ProjectID int64  `json:"project_id"`
-	GroupID   int64  `json:"group_id"`
+	Type      schemas.ParentKind `json:"type"`
+	ID        int64              `json:"id"`
+	IID       int64              `json:"iid"`
+	ProjectID int64              `json:"project_id"`
+	GroupID   int64              `json:"group_id"`
 }
 
 func (p *fixtureParent) parent() extract.Parent {
@@ -71,7 +72,7 @@ func renderFixture(t *testing.T, fx fixture) []byte {
 	k := kindByName(t, fx.Table)
 	b := NewBuilder(mem, k.table, testMeta)
 	defer b.Release()
-	refs := NewRefs()
+	refs := NewReferenced()
 	n, err := k.flatten(b, refs, fx.Parent.parent(), fx.Items)
 	if err != nil {
 		t.Fatalf("decode: %v", err)

@@ -31,11 +31,11 @@ func newMem(t testing.TB) *memory.CheckedAllocator {
 type entityKind struct {
 	name    string // fixture "table" value
 	table   schemas.Table
-	flatten func(b *Builder, refs *Refs, p extract.Parent, data []byte) (rows int, err error)
+	flatten func(b *Builder, refs *Referenced, p extract.Parent, data []byte) (rows int, err error)
 }
 
-func flattenAs[T any](appendRow func(*Builder, *Refs, extract.Parent, *T)) func(*Builder, *Refs, extract.Parent, []byte) (int, error) {
-	return func(b *Builder, refs *Refs, p extract.Parent, data []byte) (int, error) {
+func flattenAs[T any](appendRow func(*Builder, *Referenced, extract.Parent, *T)) func(*Builder, *Referenced, extract.Parent, []byte) (int, error) {
+	return func(b *Builder, refs *Referenced, p extract.Parent, data []byte) (int, error) {
 		var items []T
 		err := json.Unmarshal(data, &items)
 		for i := range items {
@@ -47,20 +47,22 @@ func flattenAs[T any](appendRow func(*Builder, *Refs, extract.Parent, *T)) func(
 
 // entityKinds lists every entity type the package flattens.
 var entityKinds = []entityKind{
-	{"events", schemas.Events, flattenAs(func(b *Builder, r *Refs, _ extract.Parent, e *extract.Event) { AppendEvent(b, r, e) })},
+	{"events", schemas.Events, flattenAs(func(b *Builder, r *Referenced, _ extract.Parent, e *extract.Event) { AppendEvent(b, r, e) })},
 	{"label_events", schemas.LabelEvents, flattenAs(AppendLabelEvent)},
 	{"state_events", schemas.StateEvents, flattenAs(AppendStateEvent)},
 	{"milestone_events", schemas.MilestoneEvents, flattenAs(AppendMilestoneEvent)},
 	{"iteration_events", schemas.IterationEvents, flattenAs(AppendIterationEvent)},
 	{"weight_events", schemas.WeightEvents, flattenAs(AppendWeightEvent)},
-	{"users", schemas.Users, flattenAs(func(b *Builder, _ *Refs, _ extract.Parent, u *extract.User) { AppendUser(b, u) })},
-	{"labels", schemas.Labels, flattenAs(func(b *Builder, _ *Refs, _ extract.Parent, l *extract.Label) { AppendLabel(b, l) })},
-	{"milestones", schemas.Milestones, flattenAs(func(b *Builder, _ *Refs, _ extract.Parent, m *extract.Milestone) { AppendMilestone(b, m) })},
-	{"iterations", schemas.Iterations, flattenAs(func(b *Builder, _ *Refs, _ extract.Parent, it *extract.Iteration) { AppendIteration(b, it) })},
-	{"projects", schemas.Projects, flattenAs(func(b *Builder, _ *Refs, _ extract.Parent, p *extract.Project) { AppendProject(b, p) })},
-	{"issues", schemas.Issues, flattenAs(func(b *Builder, r *Refs, _ extract.Parent, i *extract.Issue) { AppendIssue(b, r, i) })},
-	{"merge_requests", schemas.MergeRequests, flattenAs(func(b *Builder, r *Refs, _ extract.Parent, m *extract.MergeRequest) { AppendMergeRequest(b, r, m) })},
-	{"epics", schemas.Epics, flattenAs(func(b *Builder, r *Refs, _ extract.Parent, e *extract.Epic) { AppendEpic(b, r, e) })},
+	{"users", schemas.Users, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, u *extract.User) { AppendUser(b, u) })},
+	{"labels", schemas.Labels, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, l *extract.Label) { AppendLabel(b, l) })},
+	{"milestones", schemas.Milestones, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, m *extract.Milestone) { AppendMilestone(b, m) })},
+	{"iterations", schemas.Iterations, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, it *extract.Iteration) { AppendIteration(b, it) })},
+	{"projects", schemas.Projects, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, p *extract.Project) { AppendProject(b, p) })},
+	{"issues", schemas.Issues, flattenAs(func(b *Builder, r *Referenced, _ extract.Parent, i *extract.Issue) { AppendIssue(b, r, i) })},
+	{"merge_requests", schemas.MergeRequests, flattenAs(func(b *Builder, r *Referenced, _ extract.Parent, m *extract.MergeRequest) {
+		AppendMergeRequest(b, r, m)
+	})},
+	{"epics", schemas.Epics, flattenAs(func(b *Builder, r *Referenced, _ extract.Parent, e *extract.Epic) { AppendEpic(b, r, e) })},
 }
 
 func kindByName(t testing.TB, name string) entityKind {

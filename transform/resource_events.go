@@ -11,7 +11,7 @@ import "github.com/labtrail/labtrail/extract"
 func setResource(b *Builder, p extract.Parent, id int64, resourceType string, resourceID int64) {
 	b.setInt64Val("id", id)
 	if resourceType == "" {
-		resourceType = p.Type
+		resourceType = string(p.Type)
 	}
 	b.setStringNZ("resource_type", resourceType)
 	if resourceID == 0 {
@@ -37,7 +37,7 @@ func setUser(b *Builder, u *extract.User) {
 
 // AppendLabelEvent appends one row of schemas.LabelEvents read from parent p
 // and collects the user and the label into refs. A nil e appends nothing.
-func AppendLabelEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.LabelEvent) {
+func AppendLabelEvent(b *Builder, refs *Referenced, p extract.Parent, e *extract.LabelEvent) {
 	if e == nil {
 		return
 	}
@@ -59,7 +59,7 @@ func AppendLabelEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.Label
 
 // AppendStateEvent appends one row of schemas.StateEvents read from parent p
 // and collects the user into refs. A nil e appends nothing.
-func AppendStateEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.StateEvent) {
+func AppendStateEvent(b *Builder, refs *Referenced, p extract.Parent, e *extract.StateEvent) {
 	if e == nil {
 		return
 	}
@@ -77,7 +77,7 @@ func AppendStateEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.State
 // AppendMilestoneEvent appends one row of schemas.MilestoneEvents read from
 // parent p and collects the user and the milestone into refs. A nil e
 // appends nothing.
-func AppendMilestoneEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.MilestoneEvent) {
+func AppendMilestoneEvent(b *Builder, refs *Referenced, p extract.Parent, e *extract.MilestoneEvent) {
 	if e == nil {
 		return
 	}
@@ -104,7 +104,7 @@ func AppendMilestoneEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.M
 // parent p and collects the user and the iteration into refs. A nil e
 // appends nothing. An iteration state GitLab sent as a number is written as
 // its word (extract.IterationState); a null or absent state is null.
-func AppendIterationEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.IterationEvent) {
+func AppendIterationEvent(b *Builder, refs *Referenced, p extract.Parent, e *extract.IterationEvent) {
 	if e == nil {
 		return
 	}
@@ -129,7 +129,7 @@ func AppendIterationEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.I
 // AppendWeightEvent appends one row of schemas.WeightEvents read from issue p
 // and collects the user into refs. A nil e appends nothing. issue_id comes
 // from the event (else p.ID), resource_iid and project_id from p.
-func AppendWeightEvent(b *Builder, refs *Refs, p extract.Parent, e *extract.WeightEvent) {
+func AppendWeightEvent(b *Builder, refs *Referenced, p extract.Parent, e *extract.WeightEvent) {
 	if e == nil {
 		return
 	}

@@ -34,8 +34,8 @@ func mustDate(t testing.TB, s string) *extract.Date {
 type appendCase struct {
 	name  string
 	table schemas.Table
-	full  func(t testing.TB, b *Builder, refs *Refs)
-	bare  func(b *Builder, refs *Refs)
+	full  func(t testing.TB, b *Builder, refs *Referenced)
+	bare  func(b *Builder, refs *Referenced)
 }
 
 func fullUser(id int64) *extract.User {
@@ -46,7 +46,7 @@ func appendCases() []appendCase {
 	issueParent := extract.Parent{Type: "Issue", ID: 253, IID: 11, ProjectID: 5}
 	groupParent := extract.Parent{Type: "Epic", ID: 33, IID: 3, ProjectID: 9, GroupID: 1} // both ids: every column set
 	return []appendCase{
-		{"event", schemas.Events, func(t testing.TB, b *Builder, r *Refs) {
+		{"event", schemas.Events, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendEvent(b, r, &extract.Event{
 				ID: 1, ProjectID: ptr[int64](2), ActionName: "pushed to", TargetID: ptr[int64](3), TargetIID: ptr[int64](4),
 				TargetType: ptr("Issue"), TargetTitle: ptr("t"), AuthorID: ptr[int64](5), AuthorUsername: ptr("u"),
@@ -57,69 +57,73 @@ func appendCases() []appendCase {
 					NoteableID: ptr[int64](7), NoteableIID: ptr[int64](8)},
 				WikiPage: &extract.WikiPage{Title: ptr("t"), Slug: ptr("s")},
 			})
-		}, func(b *Builder, r *Refs) { AppendEvent(b, r, &extract.Event{}) }},
-		{"label event", schemas.LabelEvents, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendEvent(b, r, &extract.Event{}) }},
+		{"label event", schemas.LabelEvents, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendLabelEvent(b, r, groupParent, &extract.LabelEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), ResourceType: "Epic", ResourceID: 33,
 				Label: &extract.Label{ID: 2, Name: "n", Color: "#fff", Description: ptr("d")}, Action: "add"})
-		}, func(b *Builder, r *Refs) { AppendLabelEvent(b, r, extract.Parent{}, &extract.LabelEvent{}) }},
-		{"state event", schemas.StateEvents, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendLabelEvent(b, r, extract.Parent{}, &extract.LabelEvent{}) }},
+		{"state event", schemas.StateEvents, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendStateEvent(b, r, groupParent, &extract.StateEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), State: "closed",
 				SourceCommit: ptr("abc"), SourceMergeRequestID: ptr[int64](9)})
-		}, func(b *Builder, r *Refs) { AppendStateEvent(b, r, extract.Parent{}, &extract.StateEvent{}) }},
-		{"milestone event", schemas.MilestoneEvents, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendStateEvent(b, r, extract.Parent{}, &extract.StateEvent{}) }},
+		{"milestone event", schemas.MilestoneEvents, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendMilestoneEvent(b, r, groupParent, &extract.MilestoneEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), Action: "add",
 				Milestone: &extract.Milestone{ID: 2, IID: ptr[int64](3), ProjectID: ptr[int64](4), Title: "m",
 					State: "active", DueDate: mustDate(t, "2024-03-31"), StartDate: mustDate(t, "2024-03-01"), WebURL: ptr("w")}})
-		}, func(b *Builder, r *Refs) { AppendMilestoneEvent(b, r, extract.Parent{}, &extract.MilestoneEvent{}) }},
-		{"iteration event", schemas.IterationEvents, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) {
+			AppendMilestoneEvent(b, r, extract.Parent{}, &extract.MilestoneEvent{})
+		}},
+		{"iteration event", schemas.IterationEvents, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendIterationEvent(b, r, groupParent, &extract.IterationEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), Action: "add",
 				Iteration: &extract.Iteration{ID: 2, IID: ptr[int64](3), GroupID: ptr[int64](1), Title: ptr("i"),
 					State: "current", StartDate: mustDate(t, "2024-03-01"), DueDate: mustDate(t, "2024-03-14"), WebURL: ptr("w")}})
-		}, func(b *Builder, r *Refs) { AppendIterationEvent(b, r, extract.Parent{}, &extract.IterationEvent{}) }},
-		{"weight event", schemas.WeightEvents, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) {
+			AppendIterationEvent(b, r, extract.Parent{}, &extract.IterationEvent{})
+		}},
+		{"weight event", schemas.WeightEvents, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendWeightEvent(b, r, issueParent, &extract.WeightEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), IssueID: 253, Weight: ptr[int64](3)})
-		}, func(b *Builder, r *Refs) { AppendWeightEvent(b, r, extract.Parent{}, &extract.WeightEvent{}) }},
-		{"user", schemas.Users, func(t testing.TB, b *Builder, r *Refs) { AppendUser(b, fullUser(1)) },
-			func(b *Builder, r *Refs) { AppendUser(b, &extract.User{}) }},
-		{"label", schemas.Labels, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendWeightEvent(b, r, extract.Parent{}, &extract.WeightEvent{}) }},
+		{"user", schemas.Users, func(t testing.TB, b *Builder, r *Referenced) { AppendUser(b, fullUser(1)) },
+			func(b *Builder, r *Referenced) { AppendUser(b, &extract.User{}) }},
+		{"label", schemas.Labels, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendLabel(b, &extract.Label{ID: 1, Name: "n", Color: "c", Description: ptr("d")})
-		}, func(b *Builder, r *Refs) { AppendLabel(b, &extract.Label{}) }},
-		{"milestone", schemas.Milestones, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendLabel(b, &extract.Label{}) }},
+		{"milestone", schemas.Milestones, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendMilestone(b, &extract.Milestone{ID: 2, IID: ptr[int64](3), ProjectID: ptr[int64](4), GroupID: ptr[int64](5),
 				Title: "m", State: "active", DueDate: mustDate(t, "2024-03-31"), StartDate: mustDate(t, "2024-03-01"), WebURL: ptr("w")})
-		}, func(b *Builder, r *Refs) { AppendMilestone(b, &extract.Milestone{}) }},
-		{"iteration", schemas.Iterations, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendMilestone(b, &extract.Milestone{}) }},
+		{"iteration", schemas.Iterations, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendIteration(b, &extract.Iteration{ID: 2, IID: ptr[int64](3), GroupID: ptr[int64](1), Title: ptr("i"),
 				State: "closed", StartDate: mustDate(t, "2024-03-01"), DueDate: mustDate(t, "2024-03-14"), WebURL: ptr("w")})
-		}, func(b *Builder, r *Refs) { AppendIteration(b, &extract.Iteration{}) }},
-		{"project", schemas.Projects, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendIteration(b, &extract.Iteration{}) }},
+		{"project", schemas.Projects, func(t testing.TB, b *Builder, r *Referenced) {
 			p := &extract.Project{ID: 1, Name: "n", PathWithNamespace: "g/n", WebURL: ptr("w")}
 			p.Namespace = &struct {
 				ID int64 `json:"id"`
 			}{ID: 2}
 			AppendProject(b, p)
-		}, func(b *Builder, r *Refs) { AppendProject(b, &extract.Project{}) }},
-		{"issue", schemas.Issues, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendProject(b, &extract.Project{}) }},
+		{"issue", schemas.Issues, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendIssue(b, r, &extract.Issue{ID: 1, IID: 2, ProjectID: 3, Title: "t", State: "closed", Author: fullUser(4),
 				CreatedAt: mustTime(t, "2024-03-01T00:00:00Z"), UpdatedAt: mustTime(t, "2024-03-02T00:00:00Z"),
 				ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: ptr("w")})
-		}, func(b *Builder, r *Refs) { AppendIssue(b, r, &extract.Issue{}) }},
-		{"merge request", schemas.MergeRequests, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendIssue(b, r, &extract.Issue{}) }},
+		{"merge request", schemas.MergeRequests, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendMergeRequest(b, r, &extract.MergeRequest{Issue: extract.Issue{ID: 1, IID: 2, ProjectID: 3, Title: "t",
 				State: "merged", Author: fullUser(4), CreatedAt: mustTime(t, "2024-03-01T00:00:00Z"),
 				UpdatedAt: mustTime(t, "2024-03-02T00:00:00Z"), ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: ptr("w")},
 				MergedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z"))})
-		}, func(b *Builder, r *Refs) { AppendMergeRequest(b, r, &extract.MergeRequest{}) }},
-		{"epic", schemas.Epics, func(t testing.TB, b *Builder, r *Refs) {
+		}, func(b *Builder, r *Referenced) { AppendMergeRequest(b, r, &extract.MergeRequest{}) }},
+		{"epic", schemas.Epics, func(t testing.TB, b *Builder, r *Referenced) {
 			AppendEpic(b, r, &extract.Epic{ID: 1, IID: 2, GroupID: 3, Title: "t", State: "closed", Author: fullUser(4),
 				CreatedAt: mustTime(t, "2024-03-01T00:00:00Z"), UpdatedAt: mustTime(t, "2024-03-02T00:00:00Z"),
 				ClosedAt: ptr(mustTime(t, "2024-03-03T00:00:00Z")), WebURL: ptr("w")})
-		}, func(b *Builder, r *Refs) { AppendEpic(b, r, &extract.Epic{}) }},
+		}, func(b *Builder, r *Referenced) { AppendEpic(b, r, &extract.Epic{}) }},
 	}
 }
 
@@ -138,7 +142,7 @@ func TestAppendSetsKnownColumns(t *testing.T) {
 
 			b := NewBuilder(mem, c.table, testMeta)
 			defer b.Release()
-			refs := NewRefs()
+			refs := NewReferenced()
 			c.full(t, b, refs)
 			c.bare(b, refs)
 			c.full(t, b, nil) // nil refs are fine
@@ -278,7 +282,7 @@ func TestDates(t *testing.T) {
 func TestNullObjectsAndEmptyStrings(t *testing.T) {
 	mem := newMem(t)
 	defer mem.AssertSize(t, 0)
-	refs := NewRefs()
+	refs := NewReferenced()
 	b := NewBuilder(mem, schemas.LabelEvents, testMeta)
 	defer b.Release()
 	p := extract.Parent{Type: "Issue", ID: 253, IID: 11, ProjectID: 5}
@@ -505,8 +509,8 @@ func TestHugeStrings(t *testing.T) {
 		t.Error("not Full after 1000 bytes")
 	}
 	AppendUser(b, &extract.User{ID: 3, Username: "c", Name: "fits"}) // would overflow username
-	if b.DataBytes() != 1000+len("fits")+3*len(testMeta.RunID) {
-		t.Errorf("DataBytes = %d", b.DataBytes())
+	if b.Len() != 3 {
+		t.Errorf("Len = %d, want the overflowing row kept (with a null)", b.Len())
 	}
 	rec := b.NewRecord()
 	defer rec.Release()
@@ -520,7 +524,7 @@ func TestHugeStrings(t *testing.T) {
 	if b.Err() == nil || !strings.Contains(b.Err().Error(), "overflow") {
 		t.Errorf("Err = %v", b.Err())
 	}
-	if b.Full() || b.DataBytes() != 0 {
+	if b.Full() || b.Len() != 0 {
 		t.Error("NewRecord did not reset")
 	}
 
@@ -544,23 +548,23 @@ func TestRefs(t *testing.T) {
 	mem := newMem(t)
 	defer mem.AssertSize(t, 0)
 
-	var nilRefs *Refs
+	var nilRefs *Referenced
 	nilRefs.AddUser(fullUser(1))
 	nilRefs.AddLabel(&extract.Label{ID: 1})
 	nilRefs.AddMilestone(&extract.Milestone{ID: 1})
 	nilRefs.AddIteration(&extract.Iteration{ID: 1})
 	nilRefs.Reset()
 	if nilRefs.Len() != 0 || nilRefs.Records(mem, testMeta) != nil {
-		t.Error("nil Refs collected something")
+		t.Error("nil Referenced collected something")
 	}
 
-	refs := NewRefs()
+	refs := NewReferenced()
 	if got := refs.Records(mem, testMeta); len(got) != 0 {
-		t.Errorf("empty Refs gave %d records", len(got))
+		t.Errorf("empty Referenced gave %d records", len(got))
 	}
 	u := &extract.User{ID: 1, Username: "old"}
 	refs.AddUser(u)
-	u.Username = "mutated after add" // Refs keeps a copy
+	u.Username = "mutated after add" // Referenced keeps a copy
 	refs.AddUser(&extract.User{ID: 1, Username: "new"})
 	refs.AddUser(&extract.User{ID: 2, Username: "two"})
 	refs.AddUser(nil)
@@ -604,16 +608,16 @@ func TestRefs(t *testing.T) {
 	if refs.Len() != 0 {
 		t.Errorf("Len after Reset = %d", refs.Len())
 	}
-	var zero Refs // the zero value works too
+	var zero Referenced // the zero value works too
 	zero.AddIteration(&extract.Iteration{ID: 1, State: "closed"})
 	zrec := zero.Records(mem, testMeta)
 	if len(zrec) != 1 || zrec[0].Table.Name != "iterations" {
-		t.Fatalf("zero Refs records %v", zrec)
+		t.Fatalf("zero Referenced records %v", zrec)
 	}
 	zrec[0].Rec.Release()
 }
 
-// TestRefsKnowEntityFields guards Refs' change detection and deep copies:
+// TestRefsKnowEntityFields guards Referenced' change detection and deep copies:
 // when an entity gains a field, refs.go must learn it.
 func TestRefsKnowEntityFields(t *testing.T) {
 	for _, c := range []struct {

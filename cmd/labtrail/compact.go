@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
+	"github.com/labtrail/labtrail/internal/pipeline"
 	"github.com/labtrail/labtrail/load"
 )
 
@@ -27,7 +29,7 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
-		RunID: "compact-" + newRunID(), Logger: log})
+		RunID: "compact-" + pipeline.NewRunID(time.Now()), Logger: log})
 	if err != nil {
 		oneLine(stderr, err)
 		if errors.Is(err, load.ErrLocked) {

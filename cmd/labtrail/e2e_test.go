@@ -295,7 +295,7 @@ func TestSQLCommand(t *testing.T) {
 		t.Errorf("CSV loaded back: %v, want %v", got, wantCSV)
 	}
 	code, out, _ = e.labtrail("status", "-c", e.cfg)
-	if code != exitOK || !strings.Contains(out, "label_events") || !strings.Contains(out, "Watermarks") {
+	if code != exitOK || !strings.Contains(out, "label_events") || !strings.Contains(out, "Watermarks") || !strings.Contains(out, "Availability") {
 		t.Errorf("status: exit %d:\n%s", code, out)
 	}
 }

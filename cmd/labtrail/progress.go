@@ -9,7 +9,7 @@ import (
 	"github.com/labtrail/labtrail/internal/progress"
 )
 
-func startProgress(stderr io.Writer, p *pipeline.Progress, c *extract.Client, off bool, log *slog.Logger, sink *progress.LogSink) func() {
+func startProgress(stderr io.Writer, p *pipeline.Counters, c *extract.Client, off bool, log *slog.Logger, sink *progress.LogSink) func() {
 	mode := progress.Detect(stderr)
 	if off {
 		mode = progress.Off

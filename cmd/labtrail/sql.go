@@ -58,10 +58,19 @@ func cmdSQL(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if interactive {
 		fmt.Fprintf(stderr, "labtrail sql on %s (read-only). End statements with ';', quit with Ctrl-D or \\q.\n", cfg.Warehouse.DuckDB)
 	}
-	sc := bufio.NewScanner(stdin)
+	if failed := readStatements(stdin, stderr, interactive, query); failed && !interactive {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// readStatements runs each ';'-terminated statement read from in (and a
+// last unterminated one), prompting on stderr when interactive. Errors are
+// printed and reading goes on; it reports whether any statement failed.
+func readStatements(in io.Reader, stderr io.Writer, interactive bool, query func(string) error) (failed bool) {
+	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	var stmt strings.Builder
-	failed := false
 	prompt := func() {
 		if interactive {
 			if stmt.Len() == 0 {
@@ -71,6 +80,15 @@ func cmdSQL(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			}
 		}
 	}
+	run := func() {
+		if q := strings.TrimSpace(stmt.String()); q != "" {
+			if err := query(q); err != nil {
+				fmt.Fprintln(stderr, "error:", err)
+				failed = true
+			}
+		}
+		stmt.Reset()
+	}
 	prompt()
 	for sc.Scan() {
 		line := sc.Text()
@@ -78,23 +96,11 @@ func cmdSQL(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			break
 		}
 		stmt.WriteString(line + "\n")
-		if q := strings.TrimSpace(stmt.String()); strings.HasSuffix(q, ";") {
-			if err := query(q); err != nil {
-				fmt.Fprintln(stderr, "error:", err)
-				failed = true
-			}
-			stmt.Reset()
+		if strings.HasSuffix(strings.TrimSpace(stmt.String()), ";") {
+			run()
 		}
 		prompt()
 	}
-	if q := strings.TrimSpace(stmt.String()); q != "" {
-		if err := query(q); err != nil {
-			fmt.Fprintln(stderr, "error:", err)
-			failed = true
-		}
-	}
-	if failed && !interactive {
-		return exitFailed
-	}
-	return exitOK
+	run()
+	return failed
 }

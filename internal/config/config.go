@@ -20,23 +20,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/schemas"
 )
-
-// Stream names a family of rows a pipeline can export.
-const (
-	StreamEvents          = "events"
-	StreamLabelEvents     = "label_events"
-	StreamStateEvents     = "state_events"
-	StreamMilestoneEvents = "milestone_events"
-	StreamIterationEvents = "iteration_events"
-	StreamWeightEvents    = "weight_events"
-)
-
-// AllStreams is the default stream set, in table order.
-var AllStreams = []string{
-	StreamEvents, StreamLabelEvents, StreamStateEvents, StreamMilestoneEvents,
-	StreamIterationEvents, StreamWeightEvents,
-}
 
 // Config is a decoded and validated pipelines.yaml.
 type Config struct {
@@ -95,61 +80,47 @@ type Pipeline struct {
 	Groups      []Ref
 	Users       []Ref
 	CurrentUser bool
-	Streams     []string
+	Streams     []string      // names of schemas.Streams(); all of them by default
 	Since       time.Time     // UTC midnight; rows created before are not exported
 	Overlap     time.Duration // re-read window for parents' updated_at
 }
 
 // HasStream reports whether the pipeline exports stream s.
-func (p Pipeline) HasStream(s string) bool { return slices.Contains(p.Streams, s) }
+func (p Pipeline) HasStream(s schemas.Stream) bool { return slices.Contains(p.Streams, s.Name()) }
 
 // Defaults, in one place.
 const (
-	defaultTokenEnv    = "GITLAB_TOKEN"
-	defaultConcurrency = 8
-	defaultMaxAttempts = 8
-	defaultTimeout     = 60 * time.Second
-	defaultOverlap     = time.Hour
-	defaultDuckDB      = "warehouse/gitlab.duckdb"
-	defaultParquet     = "warehouse/parquet"
+	defaultTokenEnv = "GITLAB_TOKEN"
+	defaultOverlap  = time.Hour
+	defaultDuckDB   = "warehouse/gitlab.duckdb"
+	defaultParquet  = "warehouse/parquet"
 )
 
 func applyDefaults(c *Config) {
-	if c.GitLab.TokenEnv == "" {
-		c.GitLab.TokenEnv = defaultTokenEnv
-	}
-	if c.GitLab.Concurrency == 0 {
-		c.GitLab.Concurrency = defaultConcurrency
-	}
-	if c.GitLab.MaxAttempts == 0 {
-		c.GitLab.MaxAttempts = defaultMaxAttempts
-	}
-	if c.GitLab.Timeout == 0 {
-		c.GitLab.Timeout = defaultTimeout
-	}
-	if c.GitLab.MaxResponseBytes == 0 {
-		c.GitLab.MaxResponseBytes = extract.DefaultMaxResponseBytes
-	}
-	if c.GitLab.MaxPages == 0 {
-		c.GitLab.MaxPages = extract.DefaultMaxPages
-	}
-	if c.GitLab.MaxWait == 0 {
-		c.GitLab.MaxWait = extract.DefaultMaxWait
-	}
-	if c.Warehouse.DuckDB == "" {
-		c.Warehouse.DuckDB = defaultDuckDB
-	}
-	if c.Warehouse.Parquet == "" {
-		c.Warehouse.Parquet = defaultParquet
-	}
+	setIfZero(&c.GitLab.TokenEnv, defaultTokenEnv)
+	// The client's keys default to the client's own defaults.
+	def := extract.DefaultOptions()
+	setIfZero(&c.GitLab.Concurrency, def.Concurrency)
+	setIfZero(&c.GitLab.MaxAttempts, def.MaxAttempts)
+	setIfZero(&c.GitLab.Timeout, def.Timeout)
+	setIfZero(&c.GitLab.MaxResponseBytes, def.MaxResponseBytes)
+	setIfZero(&c.GitLab.MaxPages, def.MaxPages)
+	setIfZero(&c.GitLab.MaxWait, def.MaxWait)
+	setIfZero(&c.Warehouse.DuckDB, defaultDuckDB)
+	setIfZero(&c.Warehouse.Parquet, defaultParquet)
 	for i := range c.Pipelines {
 		p := &c.Pipelines[i]
 		if len(p.Streams) == 0 {
-			p.Streams = slices.Clone(AllStreams)
+			p.Streams = schemas.StreamNames()
 		}
-		if p.Overlap == 0 {
-			p.Overlap = defaultOverlap
-		}
+		setIfZero(&p.Overlap, defaultOverlap)
+	}
+}
+
+func setIfZero[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
 }
 
@@ -199,6 +170,9 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 type decoder struct{ errs []error }
 
 func (d *decoder) errf(path, format string, args ...any) {
+	if path == "" {
+		path = "(top level)"
+	}
 	d.errs = append(d.errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
 }
 
@@ -271,7 +245,7 @@ func (d *decoder) gitlab(path string, n *yaml.Node, g *GitLab) {
 			g.MaxAttempts = d.intIn(p, v, 1, 100)
 		case "requests_per_second":
 			f, err := strconv.ParseFloat(d.scalar(p, v), 64)
-			if err != nil || f <= 0 {
+			if err != nil || !(f > 0) { // NaN too
 				d.errf(p, "must be a positive number, got %q", v.Value)
 			}
 			g.RequestsPerSecond = f
@@ -314,8 +288,8 @@ func (d *decoder) pipeline(path string, n *yaml.Node, pl *Pipeline) {
 			}
 			for i, s := range v.Content {
 				name := d.str(fmt.Sprintf("%s[%d]", p, i), s)
-				if name != "" && !slices.Contains(AllStreams, name) {
-					d.errf(fmt.Sprintf("%s[%d]", p, i), "unknown stream %q (known: %s)", name, strings.Join(AllStreams, ", "))
+				if _, known := schemas.StreamByName(name); s.Kind == yaml.ScalarNode && !known { // str reported a non-scalar
+					d.errf(fmt.Sprintf("%s[%d]", p, i), "unknown stream %q (known: %s)", name, strings.Join(schemas.StreamNames(), ", "))
 					continue
 				}
 				if slices.Contains(pl.Streams, name) {
@@ -420,7 +394,8 @@ func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
 	} else if u.User != nil {
 		d.errf("gitlab.url", "must not carry credentials; put the token in the variable named by gitlab.token_env")
 	} else if u.RawQuery != "" || u.Fragment != "" {
-		d.errf("gitlab.url", "must not have a query or fragment: %q", c.GitLab.URL)
+		// Not quoted: a query may carry a private_token.
+		d.errf("gitlab.url", "must not have a query or fragment (%s://%s%s?…); put the token in the variable named by gitlab.token_env", u.Scheme, u.Host, u.Path)
 	}
 	if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(c.GitLab.TokenEnv) {
 		d.errf("gitlab.token_env", "not an environment variable name: %q", c.GitLab.TokenEnv)

@@ -1,21 +1,21 @@
 // Package gitlabfake is a deterministic, GitLab-faithful fake of the parts
 // of the GitLab REST API (v4) that an events exporter reads: Events API,
 // issues, merge requests, epics and their resource events, with GitLab's
-// pagination, filtering, visibility, licensing and error quirks, plus
-// injectable faults (5xx, cut bodies, rate limiting). It backs integration
-// tests, benchmarks and the demo server.
+// pagination, filtering, visibility, licensing and error quirks, and
+// GitLab's rate-limit headers. Faults (5xx, cut bodies, 429s, latency) are
+// injected in front of it by package faults. It backs integration tests,
+// benchmarks and the demo server.
 package gitlabfake
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/labtrail/labtrail/internal/gitlabfake/faults"
 )
 
 // Options configures a Server.
@@ -29,15 +29,10 @@ type Options struct {
 	Scale Scale
 	// Location is the instance time zone for after/before day boundaries; nil means UTC.
 	Location *time.Location
-	// FailEvery makes every Nth request (counting all requests) fail with
-	// 500, 502, 503, 504 in rotation; 0 never.
+	// FailEvery, CutEvery and RateLimit are the initial faults (see
+	// faults.Settings); Server.Faults changes them at runtime.
 	FailEvery int
-	// CutEvery makes every Nth request answer 200 with a body cut halfway,
-	// alternating a connection closed short of its Content-Length and a
-	// complete response whose JSON is truncated; 0 never.
-	CutEvery int
-	// RateLimit is the sustained requests per second (token bucket with burst
-	// max(1, RateLimit/5)); requests over it get 429 with Retry-After. 0 = unlimited.
+	CutEvery  int
 	RateLimit float64
 	// RateLimitPerMinute is advertised in RateLimit-Limit (default 2000).
 	RateLimitPerMinute int
@@ -92,7 +87,6 @@ type Server struct {
 	token string
 	sc    Scale
 	loc   *time.Location
-	rpm   int
 
 	mu  sync.RWMutex
 	d   *Data
@@ -101,31 +95,21 @@ type Server struct {
 	cacheMu sync.Mutex
 	cache   map[string][]int32
 
-	reqN, failN, cutN   atomic.Int64
-	failEvery, cutEvery atomic.Int64
-	counts              [16]atomic.Int64
-
-	rateMu   sync.Mutex
-	rate     float64
-	tokens   float64
-	lastFill time.Time
-	winStart int64
-	winCount int
+	counts [16]atomic.Int64
+	faults *faults.Faults
 }
 
 // New generates the instance described by opts.
 func New(opts Options) *Server {
-	s := &Server{seed: opts.Seed, token: opts.Token, sc: opts.Scale.withDefaults(), loc: opts.Location, rpm: opts.RateLimitPerMinute}
+	s := &Server{seed: opts.Seed, token: opts.Token, sc: opts.Scale.withDefaults(), loc: opts.Location}
 	if s.loc == nil {
 		s.loc = time.UTC
-	}
-	if s.rpm <= 0 {
-		s.rpm = 2000
 	}
 	s.d = generate(opts.Seed, s.sc)
 	s.idx = buildIndex(s.d)
 	s.cache = map[string][]int32{}
-	s.SetFaults(opts.FailEvery, opts.CutEvery, opts.RateLimit)
+	s.faults = faults.New(opts.RateLimitPerMinute,
+		faults.Settings{FailEvery: opts.FailEvery, CutEvery: opts.CutEvery, RateLimit: opts.RateLimit})
 	return s
 }
 
@@ -143,6 +127,12 @@ func (s *Server) Edit(fn func(d *Data)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fn(s.d)
+	s.reindex()
+}
+
+// reindex rebuilds the index after the data changed and drops the cached
+// listings; s.mu must be held for writing.
+func (s *Server) reindex() {
 	s.idx = buildIndex(s.d)
 	s.cacheMu.Lock()
 	clear(s.cache)
@@ -168,18 +158,15 @@ func (s *Server) ResetRequests() {
 	}
 }
 
-// SetFaults changes fault injection at runtime (0 switches a fault off).
-func (s *Server) SetFaults(failEvery, cutEvery int, rateLimit float64) {
-	s.failEvery.Store(int64(max(0, failEvery)))
-	s.cutEvery.Store(int64(max(0, cutEvery)))
-	s.rateMu.Lock()
-	s.rate = max(0, rateLimit)
-	s.tokens = burst(s.rate)
-	s.lastFill = time.Now()
-	s.rateMu.Unlock()
-}
+// Faults is the fault injection in front of the server; its Set changes
+// the faults at runtime.
+func (s *Server) Faults() *faults.Faults { return s.faults }
 
-func burst(rate float64) float64 { return math.Max(1, rate/5) }
+// SetFaults replaces the injected faults with these three (0 switches a
+// fault off), as Faults().Set does.
+func (s *Server) SetFaults(failEvery, cutEvery int, rateLimit float64) {
+	s.faults.Set(faults.Settings{FailEvery: failEvery, CutEvery: cutEvery, RateLimit: rateLimit})
+}
 
 func kindIndex(kind string) int {
 	for i, k := range requestKinds {
@@ -209,9 +196,8 @@ func (rw *resp) json(status int, v any) {
 func (rw *resp) message(status int, msg string)  { rw.json(status, map[string]string{"message": msg}) }
 func (rw *resp) errorMsg(status int, msg string) { rw.json(status, map[string]string{"error": msg}) }
 
-var failStatuses = []int{500, 502, 503, 504}
-
-// ServeHTTP serves /api/v4/... .
+// ServeHTTP serves /api/v4/... behind the injected faults. Every request
+// counts in Requests, those the faults answer too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	segs, pathOK := splitPath(r)
 	kind, h := route(segs)
@@ -219,22 +205,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kind, h = "other", nil
 	}
 	s.counts[kindIndex(kind)].Add(1)
-	n := s.reqN.Add(1)
-	hdr := w.Header()
+	api := func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, segs, h) }
+	faults.Inject(http.HandlerFunc(api), s.faults).ServeHTTP(w, r)
+}
 
-	allowed := s.rateLimit(hdr)
-	if !allowed {
-		hdr.Set("Retry-After", "1")
-		hdr.Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusTooManyRequests)
-		fmt.Fprint(w, "Retry later\n")
-		return
-	}
+// serveAPI answers a request the faults let through.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string, h handler) {
 	rw := &resp{status: http.StatusOK, header: http.Header{}}
-	switch fe := s.failEvery.Load(); {
-	case fe > 0 && n%fe == 0:
-		st := failStatuses[(s.failN.Add(1)-1)%int64(len(failStatuses))]
-		rw.message(st, strconv.Itoa(st)+" "+http.StatusText(st))
+	switch {
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		rw.errorMsg(http.StatusMethodNotAllowed, "405 Not Allowed")
 	case !s.authorized(r):
@@ -244,12 +222,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.serveLocked(h, &request{r: r, q: r.URL.Query(), segs: segs, rw: rw})
 	}
+	hdr := w.Header()
 	for k, v := range rw.header {
 		hdr[k] = v
-	}
-	if ce := s.cutEvery.Load(); ce > 0 && n%ce == 0 && rw.status == http.StatusOK && len(rw.body) > 0 {
-		s.writeCut(w, r, rw)
-		return
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(rw.body)))
 	w.WriteHeader(rw.status)
@@ -274,77 +249,4 @@ func (s *Server) authorized(r *http.Request) bool {
 		return t == s.token
 	}
 	return r.Header.Get("Authorization") == "Bearer "+s.token
-}
-
-// rateLimit sets the RateLimit-* headers and reports whether the token bucket allows the request.
-func (s *Server) rateLimit(h http.Header) bool {
-	now := time.Now()
-	s.rateMu.Lock()
-	minute := now.Unix() / 60
-	if minute != s.winStart {
-		s.winStart, s.winCount = minute, 0
-	}
-	s.winCount++
-	observed := s.winCount
-	allowed := true
-	if s.rate > 0 {
-		s.tokens = math.Min(burst(s.rate), s.tokens+now.Sub(s.lastFill).Seconds()*s.rate)
-		s.lastFill = now
-		if s.tokens >= 1 {
-			s.tokens--
-		} else {
-			allowed = false
-		}
-	}
-	s.rateMu.Unlock()
-	reset := time.Unix((minute+1)*60, 0).UTC()
-	h.Set("RateLimit-Limit", strconv.Itoa(s.rpm))
-	h.Set("RateLimit-Observed", strconv.Itoa(observed))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(0, s.rpm-observed)))
-	h.Set("RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-	h.Set("RateLimit-ResetTime", reset.Format(http.TimeFormat))
-	return allowed
-}
-
-// writeCut sends a 200 whose body stops halfway: odd cuts close the
-// connection short of the announced Content-Length, even cuts end the
-// response normally (chunked, no Content-Length) with truncated JSON.
-func (s *Server) writeCut(w http.ResponseWriter, r *http.Request, rw *resp) {
-	half := rw.body[:len(rw.body)/2]
-	if s.cutN.Add(1)%2 == 1 {
-		w.Header().Set("Content-Length", strconv.Itoa(len(rw.body)))
-		if hj, ok := w.(http.Hijacker); ok && r.ProtoMajor == 1 {
-			conn, buf, err := hj.Hijack()
-			if err == nil {
-				defer conn.Close()
-				writeRawHead(buf, r, w.Header())
-				buf.Write(half)
-				buf.Flush()
-				return
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-		w.Write(half)
-		if r.ProtoMajor >= 2 {
-			if f, ok := w.(http.Flusher); ok {
-				f.Flush()
-			}
-			panic(http.ErrAbortHandler)
-		}
-		return // a recorder: nothing to abort
-	}
-	w.Header().Del("Content-Length")
-	w.WriteHeader(http.StatusOK)
-	w.Write(half)
-	if f, ok := w.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func writeRawHead(buf *bufio.ReadWriter, r *http.Request, h http.Header) {
-	fmt.Fprintf(buf, "HTTP/1.%d 200 OK\r\n", r.ProtoMinor)
-	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	h.Set("Connection", "close")
-	h.Write(buf)
-	buf.WriteString("\r\n")
 }

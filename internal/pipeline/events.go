@@ -20,7 +20,8 @@ const eventsOverlapDays = 2
 
 // eventsUnit reads one Events API source from its watermark on.
 func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
-	key := load.WatermarkKey{Pipeline: pl.Name, Scope: src.String(), Stream: config.StreamEvents}
+	stream := schemas.EventsStream.Name()
+	key := load.WatermarkKey{Pipeline: pl.Name, Scope: src.String(), Stream: stream}
 	return unit{scope: src.String(), run: func(ctx context.Context) error {
 		wm, ok, err := r.Warehouse.Watermark(ctx, key)
 		if err != nil {
@@ -34,9 +35,9 @@ func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 		afterDay := from.UTC().Truncate(24*time.Hour).AddDate(0, 0, -eventsOverlapDays)
 		b := transform.NewBuilder(r.Mem, schemas.Events, r.Meta)
 		defer b.Release()
-		refs := transform.NewRefs()
+		refs := transform.NewReferenced()
 		newest := wm
-		st := r.Progress.stream(config.StreamEvents)
+		st := r.Counters.stream(stream)
 		err = r.Client.Events(ctx, src, afterDay, func(evs []extract.Event) error {
 			st.page(len(evs))
 			for i := range evs {
@@ -45,11 +46,11 @@ func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 					continue
 				}
 				transform.AppendEvent(b, refs, e)
-				if !r.future(pl.Name, src.String(), config.StreamEvents, e.CreatedAt) && e.CreatedAt.After(newest) {
+				if !r.future(pl.Name, src.String(), stream, e.CreatedAt) && e.CreatedAt.After(newest) {
 					newest = e.CreatedAt
 				}
 			}
-			if b.Len() >= r.BatchRows {
+			if r.full(b) {
 				return r.flush(ctx, b, refs)
 			}
 			return nil

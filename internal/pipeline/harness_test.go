@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -19,9 +18,9 @@ import (
 	"github.com/labtrail/labtrail/extract"
 	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/gitlabfake"
+	"github.com/labtrail/labtrail/internal/testkit"
 	wt "github.com/labtrail/labtrail/internal/warehousetest"
 	"github.com/labtrail/labtrail/load"
-	"github.com/labtrail/labtrail/transform"
 )
 
 const token = "glpat-TEST-TOKEN-must-never-be-written"
@@ -35,26 +34,9 @@ type harness struct {
 	srv     *httptest.Server
 	dir     string
 	cfg     *config.Config
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 	handler http.Handler // wraps fake; tests may swap in fault injectors
 	mu      sync.Mutex
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func smallScale() gitlabfake.Scale {
@@ -76,7 +58,7 @@ func newHarness(t testing.TB, opts gitlabfake.Options, pipelineYAML string) *har
 	if opts.RateLimitPerMinute == 0 {
 		opts.RateLimitPerMinute = 1_000_000
 	}
-	h := &harness{t: t, fake: gitlabfake.New(opts), dir: t.TempDir(), logs: &syncBuffer{}, batch: 700}
+	h := &harness{t: t, fake: gitlabfake.New(opts), dir: t.TempDir(), logs: &testkit.SyncBuffer{}, batch: 700}
 	h.handler = h.fake
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
@@ -85,7 +67,7 @@ func newHarness(t testing.TB, opts gitlabfake.Options, pipelineYAML string) *har
 		next.ServeHTTP(w, r)
 	}))
 	t.Cleanup(h.srv.Close)
-	doc := fmt.Sprintf("gitlab:\n  url: %s\n  token_env: LABTRAIL_TEST_TOKEN\n  concurrency: 4\n  max_attempts: 10\nwarehouse:\n  duckdb: %s\n  parquet: %s\npipelines:\n%s",
+	doc := fmt.Sprintf("gitlab:\n  url: %s\n  token_env: LABTRAIL_TEST_TOKEN\n  concurrency: 4\n  max_attempts: 10\n  timeout: 20s\nwarehouse:\n  duckdb: %s\n  parquet: %s\npipelines:\n%s",
 		h.srv.URL, filepath.Join(h.dir, "gitlab.duckdb"), filepath.Join(h.dir, "parquet"), pipelineYAML)
 	cfg, err := config.Parse([]byte(doc), func(k string) (string, bool) { return token, k == "LABTRAIL_TEST_TOKEN" })
 	if err != nil {
@@ -101,51 +83,31 @@ func (h *harness) setHandler(x http.Handler) {
 	h.mu.Unlock()
 }
 
-// run performs one labtrail run the way `labtrail run` does and returns its
-// result and fatal error.
+// run performs one labtrail run through the same Job as `labtrail run` and
+// returns its result, its client and its fatal error.
 func (h *harness) run(ctx context.Context) (Result, *extract.Client, error) {
 	h.t.Helper()
 	return h.runWith(ctx, nil)
 }
 
-// runWith is run with a hook that may change the Runner before it runs.
-func (h *harness) runWith(ctx context.Context, tweak func(*Runner)) (Result, *extract.Client, error) {
+// runWith is run with a hook that may change the Job before it runs.
+func (h *harness) runWith(ctx context.Context, tweak func(*Job)) (Result, *extract.Client, error) {
 	h.t.Helper()
-	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	runID := fmt.Sprintf("run-%d", time.Now().UnixNano())
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	wh, err := load.Open(ctx, load.Options{DuckDBPath: h.cfg.Warehouse.DuckDB, ParquetDir: h.cfg.Warehouse.Parquet,
-		RunID: runID, Logger: log, Alloc: mem})
-	if err != nil {
-		h.t.Fatalf("open warehouse: %v", err)
-	}
-	client, err := extract.NewClient(extract.Options{BaseURL: h.cfg.GitLab.URL, Token: token, TokenEnv: h.cfg.GitLab.TokenEnv,
-		Concurrency: h.cfg.GitLab.Concurrency, MaxAttempts: h.cfg.GitLab.MaxAttempts, Timeout: 20 * time.Second,
-		Logger: log, BackoffBase: 5 * time.Millisecond})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	r := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log,
-		Meta: transform.Meta{RunID: runID, ExtractedAt: time.Now()}, Concurrency: 4, BatchRows: h.batch,
-		Progress: NewProgress()}
+	var client *extract.Client
+	j := Job{Config: h.cfg, Token: token, Mem: mem, Counters: NewCounters(), BatchRows: h.batch,
+		BackoffBase: 5 * time.Millisecond,
+		Log:         slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Watch:       func(c *extract.Client) func() { client = c; return func() {} }}
 	if tweak != nil {
-		tweak(r)
+		tweak(&j)
 	}
-	res, runErr := r.Run(ctx, h.cfg)
-	if runErr == nil {
-		if err := wh.PublishDimensions(context.Background()); err != nil {
-			h.t.Fatalf("publish dimensions: %v", err)
-		}
-	}
-	if err := wh.RecordRun(context.Background(), load.RunRecord{RunID: runID, Start: r.Meta.ExtractedAt, End: time.Now(),
-		Outcome: "test", Rows: res.Rows, Requests: client.Stats.Requests.Load()}); err != nil {
-		h.t.Fatalf("record run: %v", err)
-	}
-	if err := wh.Close(); err != nil {
-		h.t.Fatalf("close warehouse: %v", err)
+	rep, err := j.Run(ctx)
+	if err != nil {
+		h.t.Fatalf("job did not start: %v", err)
 	}
 	mem.AssertSize(h.t, 0)
-	return res, client, runErr
+	return Result{Rows: rep.Record.Rows, Failures: rep.Failures, FutureRows: rep.Record.FutureRows}, client, rep.Err
 }
 
 // mustRun runs and fails the test on a fatal error or a failed scope.

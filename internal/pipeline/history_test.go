@@ -355,8 +355,8 @@ func TestRunRecords(t *testing.T) {
 			if !maps.Equal(stored, r.rows) {
 				t.Errorf("run %d (%s): rows_json %s, want %v", i, id, rowsJSON, r.rows)
 			}
-			if outcome != "test" || requests != r.requests || !ordered {
-				t.Errorf("run %d (%s): outcome %q, requests %d, started_at <= ended_at %v; want \"test\", %d, true",
+			if outcome != OutcomeSuccess || requests != r.requests || !ordered {
+				t.Errorf("run %d (%s): outcome %q, requests %d, started_at <= ended_at %v; want success, %d, true",
 					i, id, outcome, requests, ordered, r.requests)
 			}
 			i++

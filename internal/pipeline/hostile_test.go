@@ -96,7 +96,7 @@ func TestPanicInARunIsAnInternalError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Runner{Client: client, Log: slog.New(slog.NewTextHandler(h.logs, nil))}
+	r := &Runner{Client: client, Log: slog.New(slog.NewTextHandler(h.logs, nil)), Concurrency: 2}
 	_, err = r.Run(context.Background(), h.cfg)
 	if err == nil || !strings.Contains(err.Error(), "internal error") || !isFatal(context.Background(), err) {
 		t.Fatalf("err = %v, want a fatal internal error", err)
@@ -110,7 +110,7 @@ func TestPanicInARunIsAnInternalError(t *testing.T) {
 // bound; what was read is bounded by it, not by the server.
 func TestParentRowBoundFailsTheScope(t *testing.T) {
 	h := newHarness(t, gitlabfake.Options{Seed: 26, Scale: smallScale()}, toolPipeline)
-	res, _, err := h.runWith(context.Background(), func(r *Runner) { r.MaxParentRows = 3 })
+	res, _, err := h.runWith(context.Background(), func(j *Job) { j.MaxParentRows = 3 })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,7 +207,7 @@ func TestUnlicensedStreamsAreSkippedAndRemembered(t *testing.T) {
 			t.Errorf("no warning names the skipped %s stream", stream)
 		}
 	}
-	marks := h.query("SELECT stream FROM _labtrail_watermarks WHERE stream LIKE '%#unavailable'")
+	marks := h.query("SELECT stream FROM _labtrail_availability WHERE NOT available")
 	if len(marks) != 2 {
 		t.Errorf("unavailable markers: %v, want the iteration and weight streams of the project", marks)
 	}
@@ -244,7 +244,7 @@ func TestDeletedParentIsSkippedNotTakenForUnlicensed(t *testing.T) {
 	if res.Rows["iteration_events"] == 0 || res.Rows["weight_events"] == 0 {
 		t.Fatalf("Premium streams skipped after one deleted issue: %v", res.Rows)
 	}
-	if marks := h.query("SELECT stream FROM _labtrail_watermarks WHERE stream LIKE '%#unavailable'"); len(marks) > 0 {
+	if marks := h.query("SELECT stream FROM _labtrail_availability WHERE NOT available"); len(marks) > 0 {
 		t.Errorf("a deleted issue marked streams unavailable: %v", marks)
 	}
 }

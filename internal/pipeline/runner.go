@@ -39,7 +39,7 @@ type Runner struct {
 	// family; a server that goes past it fails the scope. 0: 1,000,000,
 	// far above any real issue's history.
 	MaxParentRows int
-	Progress      *Progress // may be nil
+	Counters      *Counters // may be nil
 
 	mu     sync.Mutex
 	rows   map[string]int64
@@ -170,7 +170,7 @@ func (r *Runner) run(ctx context.Context, cfg *config.Config) (Result, error) {
 		r.MaxParentRows = 1_000_000
 	}
 	if r.Concurrency <= 0 {
-		r.Concurrency = 8
+		return Result{}, errors.New("pipeline: Runner.Concurrency must be positive")
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.Concurrency)
@@ -243,7 +243,7 @@ type unit struct {
 // flush stores what b and refs hold: dimension rows first, so that every
 // id a fact row references is already in its table, then the fact rows
 // with marks in the same transaction.
-func (r *Runner) flush(ctx context.Context, b *transform.Builder, refs *transform.Refs, marks ...load.Watermark) error {
+func (r *Runner) flush(ctx context.Context, b *transform.Builder, refs *transform.Referenced, marks ...load.Watermark) error {
 	if err := b.Err(); err != nil {
 		return fmt.Errorf("building %s rows: %w", b.Table().Name, err)
 	}
@@ -262,11 +262,15 @@ func (r *Runner) flush(ctx context.Context, b *transform.Builder, refs *transfor
 	r.mu.Lock()
 	r.rows[b.Table().Name] += n
 	r.mu.Unlock()
-	r.Progress.rows(b.Table().Name, n)
+	r.Counters.rows(b.Table().Name, n)
 	return nil
 }
 
-func (r *Runner) flushRefs(ctx context.Context, refs *transform.Refs) error {
+// full reports whether b should be stored before more rows are added: it
+// holds a batch, or a string column nears Arrow's 2 GiB offset limit.
+func (r *Runner) full(b *transform.Builder) bool { return b.Len() >= r.BatchRows || b.Full() }
+
+func (r *Runner) flushRefs(ctx context.Context, refs *transform.Referenced) error {
 	if refs == nil || refs.Len() == 0 {
 		return nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/labtrail/labtrail/extract"
@@ -13,32 +12,71 @@ import (
 	"github.com/labtrail/labtrail/transform"
 )
 
+// scopes are a pipeline's resolved projects, groups and users.
+type scopes struct {
+	projects []extract.Project // named, and those of named groups; each once
+	groups   []extract.Group
+	users    []extract.User
+	me       *extract.User // the token's user, when current_user is set
+	seen     map[int64]bool
+}
+
+func (s *scopes) addProject(p extract.Project) {
+	// A project reached twice (named and in a group) is read once.
+	if !s.seen[p.ID] {
+		s.seen[p.ID] = true
+		s.projects = append(s.projects, p)
+	}
+}
+
 // plan resolves a pipeline's scopes into units. A project, group or user
 // that cannot be resolved fails on its own (listed in the result); only
 // fatal errors are returned.
 func (r *Runner) plan(ctx context.Context, pl config.Pipeline) ([]unit, error) {
-	var (
-		projects []extract.Project
-		seen     = map[int64]bool{}
-		groups   []extract.Group
-		users    []extract.User
-	)
-	addProject := func(p extract.Project) {
-		if !seen[p.ID] { // a project reached twice (named and in a group) is read once
-			seen[p.ID] = true
-			projects = append(projects, p)
-		}
+	s, err := r.resolve(ctx, pl)
+	if err != nil {
+		return nil, err
 	}
+	if err := r.upsert(ctx, schemas.Projects, func(b *transform.Builder) {
+		for i := range s.projects {
+			transform.AppendProject(b, &s.projects[i])
+		}
+	}); err != nil {
+		return nil, err
+	}
+	users := s.users
+	if s.me != nil {
+		users = append(slices.Clone(users), *s.me)
+	}
+	if err := r.upsert(ctx, schemas.Users, func(b *transform.Builder) {
+		for i := range users {
+			transform.AppendUser(b, &users[i])
+		}
+	}); err != nil {
+		return nil, err
+	}
+	units, err := r.units(pl, s)
+	if err != nil {
+		return nil, fatal(err)
+	}
+	r.Log.Info("planned", "pipeline", pl.Name, "projects", len(s.projects), "groups", len(s.groups),
+		"users", len(s.users), "units", len(units))
+	return units, nil
+}
+
+// resolve looks up every project, group (with its projects) and user pl
+// names.
+func (r *Runner) resolve(ctx context.Context, pl config.Pipeline) (*scopes, error) {
+	s := &scopes{seen: map[int64]bool{}}
 	for _, ref := range pl.Projects {
 		p, err := r.Client.Project(ctx, ref.String())
-		if err != nil {
-			if isFatal(ctx, err) {
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeProject, ref.String(), err); !ok {
+			if err != nil {
 				return nil, err
 			}
-			r.fail(pl.Name, "project "+ref.String(), err)
 			continue
 		}
-		addProject(p)
+		s.addProject(p)
 	}
 	for _, ref := range pl.Groups {
 		g, err := r.Client.Group(ctx, ref.String())
@@ -52,88 +90,87 @@ func (r *Runner) plan(ctx context.Context, pl config.Pipeline) ([]unit, error) {
 				return nil
 			})
 		}
-		if err != nil {
-			if isFatal(ctx, err) {
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeGroup, ref.String(), err); !ok {
+			if err != nil {
 				return nil, err
 			}
-			r.fail(pl.Name, "group "+ref.String(), err)
 			continue
 		}
 		for _, p := range listed {
-			addProject(p)
+			s.addProject(p)
 		}
-		groups = append(groups, g)
+		s.groups = append(s.groups, g)
 	}
 	for _, ref := range pl.Users {
 		u, err := r.Client.User(ctx, ref.String())
-		if err != nil {
-			if isFatal(ctx, err) {
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeUser, ref.String(), err); !ok {
+			if err != nil {
 				return nil, err
 			}
-			r.fail(pl.Name, "user "+ref.String(), err)
 			continue
 		}
-		users = append(users, u)
+		s.users = append(s.users, u)
 	}
-	var me *extract.User
 	if pl.CurrentUser {
 		u, err := r.Client.CurrentUser(ctx)
-		if err != nil {
-			if isFatal(ctx, err) {
-				return nil, err
-			}
-			r.fail(pl.Name, "current_user", err)
-		} else {
-			me = &u
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeCurrentUser, "", err); !ok && err != nil {
+			return nil, err
+		} else if ok {
+			s.me = &u
 		}
 	}
-	dims := users
-	if me != nil {
-		dims = append(slices.Clone(users), *me)
-	}
+	return s, nil
+}
 
-	if err := r.upsert(ctx, schemas.Projects, func(b *transform.Builder) {
-		for i := range projects {
-			transform.AppendProject(b, &projects[i])
-		}
-	}); err != nil {
-		return nil, err
+// resolved reports whether looking up the scope named ref of kind k
+// succeeded (err == nil). Otherwise the scope fails on its own, and a
+// fatal err is handed back to end the run.
+func (r *Runner) resolved(ctx context.Context, pl config.Pipeline, k schemas.ScopeKind, ref string, err error) (bool, error) {
+	if err == nil {
+		return true, nil
 	}
-	if err := r.upsert(ctx, schemas.Users, func(b *transform.Builder) {
-		for i := range dims {
-			transform.AppendUser(b, &dims[i])
-		}
-	}); err != nil {
-		return nil, err
+	if isFatal(ctx, err) {
+		return false, err
 	}
+	r.fail(pl.Name, strings.TrimSpace(string(k)+" "+ref), err)
+	return false, nil
+}
 
+// units splits resolved scopes into units: one per Events API source, and
+// one per parent listing with the families pl reads for it.
+func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 	var units []unit
-	if pl.HasStream(config.StreamEvents) {
-		for _, p := range projects {
-			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: "project", ID: p.ID}))
+	if pl.HasStream(schemas.EventsStream) {
+		for _, p := range s.projects {
+			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeProject, ID: p.ID}))
 		}
-		for _, u := range users {
-			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: "user", ID: u.ID}))
+		for _, u := range s.users {
+			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeUser, ID: u.ID}))
 		}
-		if me != nil {
-			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: "current_user"}))
-		}
-	}
-	for _, p := range projects {
-		if fams := issueFamilies(pl); len(fams) > 0 {
-			units = append(units, r.issuesUnit(pl, p.ID, fams))
-		}
-		if fams := mergeRequestFamilies(pl); len(fams) > 0 {
-			units = append(units, r.mergeRequestsUnit(pl, p.ID, fams))
+		if s.me != nil {
+			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeCurrentUser}))
 		}
 	}
-	if fams := epicFamilies(pl); len(fams) > 0 {
-		for _, g := range epicGroups(groups) {
-			units = append(units, r.epicsUnit(pl, g.ID, fams))
+	byScope := map[schemas.ScopeKind][]int64{}
+	for _, p := range s.projects {
+		byScope[schemas.ScopeProject] = append(byScope[schemas.ScopeProject], p.ID)
+	}
+	for _, g := range epicGroups(s.groups) {
+		byScope[schemas.ScopeGroup] = append(byScope[schemas.ScopeGroup], g.ID)
+	}
+	for _, sk := range []schemas.ScopeKind{schemas.ScopeProject, schemas.ScopeGroup} {
+		for _, id := range byScope[sk] {
+			for _, k := range schemas.ParentKinds() {
+				fams, err := familiesOf(pl, k)
+				if err != nil {
+					return nil, err
+				}
+				if k.Scope() == sk && len(fams) > 0 {
+					units = append(units, r.parentsUnit(pl, k, id, fams))
+				}
+			}
 		}
 	}
-	r.Log.Info("planned", "pipeline", pl.Name, "projects", len(projects), "groups", len(groups),
-		"users", len(users), "units", len(units))
 	return units, nil
 }
 
@@ -153,10 +190,8 @@ func epicGroups(gs []extract.Group) []extract.Group {
 	return out
 }
 
-func scopeName(kind string, id int64) string { return kind + ":" + strconv.FormatInt(id, 10) }
-
-// optional reports whether a 403/404 on this stream means "not licensed
-// here" (skip with a warning) rather than a failure of the scope.
-func optional(err error) bool {
+// notLicensed reports whether err is the 403/404 GitLab answers for a
+// Premium stream that is not licensed (or not allowed) here.
+func notLicensed(err error) bool {
 	return errors.Is(err, extract.ErrForbidden) || errors.Is(err, extract.ErrNotFound)
 }

@@ -78,7 +78,7 @@ func (s *LogSink) route(bars *mpb.Progress) {
 // Start shows p's counters and c's request statistics on w until the
 // returned stop function is called; logs written to sink meanwhile appear
 // above the bars. stop waits for the display to finish.
-func Start(w io.Writer, o Options, p *pipeline.Progress, c *extract.Client) (stop func()) {
+func Start(w io.Writer, o Options, p *pipeline.Counters, c *extract.Client) (stop func()) {
 	if o.Mode == Off {
 		return func() {}
 	}
@@ -109,7 +109,7 @@ func take(c *extract.Client) snapshot {
 	return snapshot{c.Stats.Requests.Load(), c.Stats.Retries.Load(), c.Stats.Throttled.Load(), c.Throttle().Paused()}
 }
 
-func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *slog.Logger, every time.Duration) {
+func lines(ctx context.Context, p *pipeline.Counters, c *extract.Client, log *slog.Logger, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	start, prev, prevAt := time.Now(), take(c), time.Now()
@@ -136,7 +136,7 @@ func lines(ctx context.Context, p *pipeline.Progress, c *extract.Client, log *sl
 	}
 }
 
-func bars(ctx context.Context, w io.Writer, p *pipeline.Progress, c *extract.Client, sink *LogSink) {
+func bars(ctx context.Context, w io.Writer, p *pipeline.Counters, c *extract.Client, sink *LogSink) {
 	pr := mpb.New(mpb.WithOutput(w), mpb.WithWidth(32), mpb.WithRefreshRate(150*time.Millisecond))
 	if sink != nil {
 		sink.route(pr)

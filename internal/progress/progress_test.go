@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,35 +27,16 @@ import (
 	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/gitlabfake"
 	"github.com/labtrail/labtrail/internal/pipeline"
-	"github.com/labtrail/labtrail/load"
-	"github.com/labtrail/labtrail/transform"
+	"github.com/labtrail/labtrail/internal/testkit"
 )
 
 const testToken = "glpat-progress-test"
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // finishedRun runs labtrail once against a small fake GitLab and returns
-// its counters and client. pipeline.Progress creates a stream only from
+// its counters and client. pipeline.Counters creates a stream only from
 // inside package pipeline (its counting methods are unexported), so a real
-// run is the only way to get a Progress with streams from here.
-func finishedRun(t *testing.T) (*pipeline.Progress, *extract.Client) {
+// run is the only way to get Counters with streams from here.
+func finishedRun(t *testing.T) (*pipeline.Counters, *extract.Client) {
 	t.Helper()
 	fake := gitlabfake.New(gitlabfake.Options{Seed: 7, Token: testToken, RateLimitPerMinute: 1_000_000,
 		Scale: gitlabfake.Scale{Users: 4, IssuesPerProject: 5, MRsPerProject: 3, EpicsPerGroup: 2,
@@ -67,6 +47,7 @@ func finishedRun(t *testing.T) (*pipeline.Progress, *extract.Client) {
 	doc := fmt.Sprintf(`gitlab:
   url: %s
   token_env: T
+  concurrency: 2
 warehouse:
   duckdb: %s
   parquet: %s
@@ -80,28 +61,17 @@ pipelines:
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.DiscardHandler)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	wh, err := load.Open(context.Background(), load.Options{DuckDBPath: cfg.Warehouse.DuckDB,
-		ParquetDir: cfg.Warehouse.Parquet, Logger: log, Alloc: mem})
+	p := pipeline.NewCounters()
+	var client *extract.Client
+	rep, err := pipeline.Job{Config: cfg, Token: testToken, Mem: mem, Counters: p, BackoffBase: time.Millisecond,
+		Watch: func(c *extract.Client) func() { client = c; return func() {} }}.Run(context.Background())
 	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := extract.NewClient(extract.Options{BaseURL: cfg.GitLab.URL, Token: testToken, TokenEnv: "T",
-		Logger: log, BackoffBase: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pipeline.NewProgress()
-	r := &pipeline.Runner{Client: client, Warehouse: wh, Mem: mem, Log: log, Concurrency: 2, Progress: p,
-		Meta: transform.Meta{RunID: "progress-test", ExtractedAt: time.Now()}}
-	res, runErr := r.Run(context.Background(), cfg)
-	if err := wh.Close(); err != nil {
 		t.Fatal(err)
 	}
 	mem.AssertSize(t, 0)
-	if runErr != nil || len(res.Failures) > 0 {
-		t.Fatalf("run: %v %+v", runErr, res.Failures)
+	if rep.Err != nil || len(rep.Failures) > 0 {
+		t.Fatalf("run: %v %+v", rep.Err, rep.Failures)
 	}
 	if len(p.Streams()) < 3 || client.Stats.Requests.Load() == 0 {
 		t.Fatalf("the run counted too little: %d streams, %d requests", len(p.Streams()), client.Stats.Requests.Load())
@@ -206,9 +176,9 @@ func TestOffShowsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, logs syncBuffer
+	var out, logs testkit.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	Start(&out, Options{Mode: Off, Log: log, Sink: NewLogSink(&out)}, pipeline.NewProgress(), c)()
+	Start(&out, Options{Mode: Off, Log: log, Sink: NewLogSink(&out)}, pipeline.NewCounters(), c)()
 	Start(&out, Options{Mode: Off, Log: log}, nil, c)()
 	if out.String() != "" || logs.String() != "" {
 		t.Errorf("Off mode wrote %q and logged %q", out.String(), logs.String())
@@ -224,7 +194,7 @@ func TestBarsOnTerminal(t *testing.T) {
 	p, c := finishedRun(t)
 	master, slave := openPTY(t)
 	defer master.Close()
-	var screen syncBuffer
+	var screen testkit.SyncBuffer
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
@@ -287,7 +257,7 @@ func TestBarsOnTerminal(t *testing.T) {
 // TestLinesLogsProgress checks the plain progress line of Lines mode.
 func TestLinesLogsProgress(t *testing.T) {
 	p, c := finishedRun(t)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	stop := Start(&bytes.Buffer{}, Options{Mode: Lines, Every: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logs, nil))}, p, c)
 	waitFor(t, "a progress line", func() bool { return strings.Contains(logs.String(), "msg=progress") })
 	stop()

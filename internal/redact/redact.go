@@ -70,6 +70,23 @@ func (r *Redactor) Error(err error) string {
 	return r.String(err.Error())
 }
 
+// Wrap returns err under its String'd message, nil for nil. The chain is
+// kept: errors.Is and errors.As still see what err wraps.
+func (r *Redactor) Wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return wrapped{err: err, msg: r.Error(err)}
+}
+
+type wrapped struct {
+	err error
+	msg string
+}
+
+func (w wrapped) Error() string { return w.msg }
+func (w wrapped) Unwrap() error { return w.err }
+
 // Excerpt shortens an HTTP error body for a message. Secrets are hidden
 // first, so a token the cut would split cannot leave half of itself
 // behind; then at most limit bytes of the result are kept (surrounding

@@ -50,15 +50,21 @@ func Write(w io.Writer, rows *sql.Rows, format string) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
+	return len(data), WriteValues(w, cols, data, format)
+}
+
+// WriteValues prints data (rows of values as database/sql scans them, nil
+// for NULL) under the column names cols, in format.
+func WriteValues(w io.Writer, cols []string, data [][]any, format string) error {
 	switch format {
 	case CSV:
-		return len(data), writeCSV(w, cols, data)
+		return writeCSV(w, cols, data)
 	case JSON:
-		return len(data), writeJSON(w, cols, data)
+		return writeJSON(w, cols, data)
 	case Table, "":
-		return len(data), writeTable(w, cols, data)
+		return writeTable(w, cols, data)
 	default:
-		return 0, fmt.Errorf("unknown format %q (want table, csv or json)", format)
+		return fmt.Errorf("unknown format %q (want table, csv or json)", format)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/labtrail/labtrail/internal/gitlabfake"
+	"github.com/labtrail/labtrail/internal/testkit"
 )
 
 // Scope says which of the fake's rows a pipeline covers.
@@ -208,31 +209,7 @@ func CheckDimensions(t testing.TB, db *sql.DB) {
 // is ∅ and timestamps are UTC instants.
 func RowsOf(t testing.TB, db *sql.DB, query string) []string {
 	t.Helper()
-	rows, err := db.Query(query)
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			parts[i] = render(v)
-		}
-		out = append(out, strings.Join(parts, "|"))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	out := testkit.Rows(t, db, render, query)
 	sort.Strings(out)
 	return out
 }

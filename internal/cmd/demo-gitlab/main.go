@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/labtrail/labtrail/internal/gitlabfake"
+	"github.com/labtrail/labtrail/internal/gitlabfake/faults"
 )
 
 func main() {
@@ -36,6 +37,7 @@ func run() error {
 	failEvery := flag.Int("fail-every", 0, "fail every Nth request with a 5xx (0 = never)")
 	cutEvery := flag.Int("cut-every", 0, "cut every Nth response body halfway (0 = never)")
 	rateLimit := flag.Float64("rate-limit", 0, "max requests per second, 429 above it (0 = unlimited)")
+	latency := flag.Duration("latency", 0, "delay every answer this long (0 = none)")
 	flag.Parse()
 
 	var sc gitlabfake.Scale
@@ -47,8 +49,8 @@ func run() error {
 	default:
 		return fmt.Errorf("unknown -scale %q (small or large)", *scale)
 	}
-	fake := gitlabfake.New(gitlabfake.Options{Seed: *seed, Token: *token, Scale: sc,
-		FailEvery: *failEvery, CutEvery: *cutEvery, RateLimit: *rateLimit})
+	fake := gitlabfake.New(gitlabfake.Options{Seed: *seed, Token: *token, Scale: sc})
+	fake.Faults().Set(faults.Settings{FailEvery: *failEvery, CutEvery: *cutEvery, RateLimit: *rateLimit, Latency: *latency})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

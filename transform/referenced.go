@@ -17,23 +17,23 @@ type TableRecord struct {
 	Rec   arrow.RecordBatch
 }
 
-// Refs collects the users, labels, milestones and iterations that fact rows
+// Referenced collects the users, labels, milestones and iterations that fact rows
 // reference (latest seen wins, by id), so the orchestrator can upsert them
 // into the dimension tables in the same run. Null objects are not collected.
-// Refs keeps copies: the entities passed in may be reused afterwards.
+// Referenced keeps copies: the entities passed in may be reused afterwards.
 //
-// A nil *Refs is allowed everywhere: it collects nothing, its Len is 0 and
+// A nil *Referenced is allowed everywhere: it collects nothing, its Len is 0 and
 // its Records are none. Not safe for concurrent use.
-type Refs struct {
+type Referenced struct {
 	users      map[int64]extract.User
 	labels     map[int64]extract.Label
 	milestones map[int64]extract.Milestone
 	iterations map[int64]extract.Iteration
 }
 
-// NewRefs returns an empty Refs.
-func NewRefs() *Refs {
-	return &Refs{
+// NewReferenced returns an empty Referenced.
+func NewReferenced() *Referenced {
+	return &Referenced{
 		users:      make(map[int64]extract.User),
 		labels:     make(map[int64]extract.Label),
 		milestones: make(map[int64]extract.Milestone),
@@ -43,7 +43,7 @@ func NewRefs() *Refs {
 
 // Len returns the number of distinct entities collected, all dimensions
 // together.
-func (r *Refs) Len() int {
+func (r *Referenced) Len() int {
 	if r == nil {
 		return 0
 	}
@@ -51,7 +51,7 @@ func (r *Refs) Len() int {
 }
 
 // Reset forgets everything collected.
-func (r *Refs) Reset() {
+func (r *Referenced) Reset() {
 	if r == nil {
 		return
 	}
@@ -62,7 +62,7 @@ func (r *Refs) Reset() {
 }
 
 // AddUser collects u (nil is ignored).
-func (r *Refs) AddUser(u *extract.User) {
+func (r *Referenced) AddUser(u *extract.User) {
 	if r == nil || u == nil {
 		return
 	}
@@ -75,7 +75,7 @@ func (r *Refs) AddUser(u *extract.User) {
 }
 
 // AddLabel collects l (nil is ignored).
-func (r *Refs) AddLabel(l *extract.Label) {
+func (r *Referenced) AddLabel(l *extract.Label) {
 	if r == nil || l == nil {
 		return
 	}
@@ -91,7 +91,7 @@ func (r *Refs) AddLabel(l *extract.Label) {
 }
 
 // AddMilestone collects m (nil is ignored).
-func (r *Refs) AddMilestone(m *extract.Milestone) {
+func (r *Referenced) AddMilestone(m *extract.Milestone) {
 	if r == nil || m == nil {
 		return
 	}
@@ -110,7 +110,7 @@ func (r *Refs) AddMilestone(m *extract.Milestone) {
 }
 
 // AddIteration collects it (nil is ignored).
-func (r *Refs) AddIteration(it *extract.Iteration) {
+func (r *Referenced) AddIteration(it *extract.Iteration) {
 	if r == nil || it == nil {
 		return
 	}
@@ -132,7 +132,7 @@ func (r *Refs) AddIteration(it *extract.Iteration) {
 // labels, milestones, iterations, each with the schema of schemas.Users,
 // Labels, Milestones or Iterations and its rows sorted by id. The caller
 // releases the records. Records does not reset r.
-func (r *Refs) Records(mem memory.Allocator, m Meta) []TableRecord {
+func (r *Referenced) Records(mem memory.Allocator, m Meta) []TableRecord {
 	if r == nil {
 		return nil
 	}

@@ -1,0 +1,314 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/load"
+	"github.com/labtrail/labtrail/schemas"
+	"github.com/labtrail/labtrail/transform"
+)
+
+// listedParent is a listed parent: where its events live and when it last
+// changed.
+type listedParent struct {
+	extract.Parent
+	UpdatedAt time.Time
+}
+
+// lister pages a parent kind from since on, handing each page to fn after
+// storing the parents themselves as dimension rows.
+type lister func(ctx context.Context, since time.Time, fn func([]listedParent) error) error
+
+// lister returns the listing of parents of kind k in the scope with id
+// scopeID (a project for issues and merge requests, a group for epics).
+func (r *Runner) lister(k schemas.ParentKind, scopeID int64) lister {
+	return func(ctx context.Context, since time.Time, fn func([]listedParent) error) error {
+		switch k {
+		case schemas.ParentIssue:
+			return r.Client.Issues(ctx, scopeID, since, parentPage(ctx, r, k, fn, transform.AppendIssue,
+				func(it *extract.Issue) listedParent {
+					return listedParent{extract.Parent{Type: k, ID: it.ID, IID: it.IID, ProjectID: it.ProjectID}, it.UpdatedAt}
+				}))
+		case schemas.ParentMergeRequest:
+			return r.Client.MergeRequests(ctx, scopeID, since, parentPage(ctx, r, k, fn, transform.AppendMergeRequest,
+				func(m *extract.MergeRequest) listedParent {
+					return listedParent{extract.Parent{Type: k, ID: m.ID, IID: m.IID, ProjectID: m.ProjectID}, m.UpdatedAt}
+				}))
+		default:
+			return r.Client.Epics(ctx, scopeID, since, parentPage(ctx, r, k, fn, transform.AppendEpic,
+				func(e *extract.Epic) listedParent {
+					return listedParent{extract.Parent{Type: k, ID: e.ID, IID: e.IID, GroupID: e.GroupID}, e.UpdatedAt}
+				}))
+		}
+	}
+}
+
+// parentPage returns the handler of a listed page of parents of kind k: it
+// stores them as rows of k's dimension table (with add), then the users
+// they reference, and hands them (as made by parent) to fn.
+func parentPage[T any](ctx context.Context, r *Runner, k schemas.ParentKind, fn func([]listedParent) error,
+	add func(*transform.Builder, *transform.Referenced, *T), parent func(*T) listedParent) func([]T) error {
+	return func(rows []T) error {
+		refs := transform.NewReferenced()
+		if err := r.upsert(ctx, k.Table(), func(b *transform.Builder) {
+			for i := range rows {
+				add(b, refs, &rows[i])
+			}
+		}); err != nil {
+			return err
+		}
+		if err := r.flushRefs(ctx, refs); err != nil {
+			return err
+		}
+		ps := make([]listedParent, len(rows))
+		for i := range rows {
+			ps[i] = parent(&rows[i])
+		}
+		return fn(ps)
+	}
+}
+
+// famState is one family's progress inside a parents unit.
+type famState struct {
+	family
+	licence
+	key load.WatermarkKey
+	wm  time.Time // zero: never completed
+	b   *transform.Builder
+}
+
+// parentsUnit reads the resource events of one parent kind in one scope:
+// it lists the parents updated since the oldest of its families'
+// watermarks (less the overlap; the full history on a first run), pages
+// each family's events for every parent that changed since that family's
+// watermark, and stores them. Each family's watermark becomes the newest
+// updated_at listed, written with the family's last rows. Its phases are
+// open, schedule (per listed parent), fetch (per parent and family) and
+// finish.
+type parentsUnit struct {
+	r     *Runner
+	pl    config.Pipeline
+	kind  schemas.ParentKind
+	scope string
+	list  lister
+	fams  []family
+
+	states  []*famState
+	handled map[int64]time.Time // parent id → updated_at already scheduled; listing goroutine only
+
+	mu     sync.Mutex // guards the builders, refs, licences and newest
+	refs   *transform.Referenced
+	newest time.Time // newest updated_at listed (not future-dated)
+}
+
+func (r *Runner) parentsUnit(pl config.Pipeline, k schemas.ParentKind, scopeID int64, fams []family) unit {
+	scope := k.Scope().Key(scopeID)
+	return unit{scope: scope, run: func(ctx context.Context) error {
+		u := &parentsUnit{r: r, pl: pl, kind: k, scope: scope, list: r.lister(k, scopeID), fams: fams,
+			handled: map[int64]time.Time{}, refs: transform.NewReferenced()}
+		defer u.release()
+		return u.run(ctx)
+	}}
+}
+
+func (u *parentsUnit) run(ctx context.Context) error {
+	listFrom, err := u.open(ctx)
+	if err != nil {
+		return err
+	}
+	listing := u.r.Counters.stream(u.kind.Table().Name)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(u.r.Concurrency)
+	listErr := u.list(gctx, listFrom, func(ps []listedParent) error {
+		listing.page(len(ps))
+		for _, p := range ps {
+			u.schedule(gctx, g, p)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if listErr != nil {
+		return u.listingFailed(listErr)
+	}
+	return u.finish(ctx)
+}
+
+func (u *parentsUnit) release() {
+	for _, st := range u.states {
+		st.b.Release()
+	}
+}
+
+// open reads each family's watermark (and, for a Premium stream never
+// completed, whether it was refused before) and returns where the listing
+// starts: the oldest point any family needs. A stream refused before does
+// not widen the listing (see licence.wasRefused) unless every family was
+// refused: then the parents changed since the oldest probe are listed.
+func (u *parentsUnit) open(ctx context.Context) (time.Time, error) {
+	var from, probeFrom []time.Time
+	for _, f := range u.fams {
+		st := &famState{family: f, licence: licence{premium: f.Optional(u.kind)},
+			key: load.WatermarkKey{Pipeline: u.pl.Name, Scope: u.scope, Stream: u.kind.Table().Name + "/" + f.Name()},
+			b:   transform.NewBuilder(u.r.Mem, f.Table, u.r.Meta)}
+		u.states = append(u.states, st)
+		wm, ok, err := u.r.Warehouse.Watermark(ctx, st.key)
+		if err != nil {
+			return time.Time{}, fatal(err)
+		}
+		if wm, ok = u.r.trusted(st.key, wm, ok); ok {
+			st.wm = wm
+			from = append(from, wm.Add(-u.pl.Overlap))
+			continue
+		}
+		if st.premium {
+			a, found, err := u.r.Warehouse.Availability(ctx, st.key)
+			if err != nil {
+				return time.Time{}, fatal(err)
+			}
+			if st.wasRefused = found && !a.Available; st.wasRefused {
+				st.lastProbe = a.CheckedAt
+				probeFrom = append(probeFrom, a.CheckedAt.Add(-u.pl.Overlap))
+				continue
+			}
+		}
+		from = append(from, u.pl.Since)
+	}
+	if len(from) == 0 {
+		from = probeFrom
+	}
+	return oldest(from), nil
+}
+
+func oldest(ts []time.Time) time.Time {
+	var o time.Time
+	for i, t := range ts {
+		if i == 0 || t.Before(o) {
+			o = t
+		}
+	}
+	return o
+}
+
+// schedule queues the fetches a listed parent needs: one per family whose
+// watermark (less the overlap) it changed after. A parent delivered again
+// by the inclusive cursor, unchanged, is skipped. It runs on the listing
+// goroutine.
+func (u *parentsUnit) schedule(ctx context.Context, g *errgroup.Group, p listedParent) {
+	if at, ok := u.handled[p.ID]; ok && !p.UpdatedAt.After(at) {
+		return
+	}
+	u.handled[p.ID] = p.UpdatedAt
+	// A future-dated parent is read like any changed one but cannot be
+	// the watermark: see Runner.future.
+	if !u.r.future(u.pl.Name, u.scope, u.kind.Table().Name, p.UpdatedAt) {
+		u.mu.Lock()
+		if p.UpdatedAt.After(u.newest) {
+			u.newest = p.UpdatedAt
+		}
+		u.mu.Unlock()
+	}
+	for _, st := range u.states {
+		if !st.wm.IsZero() && p.UpdatedAt.Before(st.wm.Add(-u.pl.Overlap)) {
+			continue
+		}
+		c := u.r.Counters.stream(st.Name())
+		c.queue()
+		g.Go(func() error {
+			return u.r.guarded(func() error {
+				defer c.parent()
+				return u.fetch(ctx, st, p)
+			})
+		})
+	}
+}
+
+// fetch pages one family's events of one parent into the family's builder
+// and lets the family's licence judge the answer.
+func (u *parentsUnit) fetch(ctx context.Context, st *famState, p listedParent) error {
+	u.mu.Lock()
+	off := st.refused
+	u.mu.Unlock()
+	if off {
+		return nil
+	}
+	rows := 0
+	err := st.read(ctx, u.r.Client, p.Parent, u.pl.Since, func(n int, add appender) error {
+		if rows += n; rows > u.r.MaxParentRows {
+			return fmt.Errorf("%w: more than %d %s rows for one parent; refusing to go on", errTooManyRows, u.r.MaxParentRows, st.Name())
+		}
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		add(st.b, u.refs)
+		if u.r.full(st.b) {
+			return u.r.flush(ctx, st.b, u.refs)
+		}
+		return nil
+	})
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch st.observe(err) {
+	case refused:
+		u.r.warnOnce(u.pl.Name, u.scope, st.Name(), notLicensedMsg, err)
+	case gone:
+		u.r.Log.Debug("parent gone", "scope", u.scope, "parent", p.Type, "iid", p.IID, "stream", st.Name())
+	case failed:
+		if isFatal(ctx, err) {
+			return err
+		}
+		return fmt.Errorf("%s %s iid %d: %w", u.kind.Table().Name, st.Name(), p.IID, err)
+	}
+	return nil
+}
+
+const notLicensedMsg = "stream not available here (not licensed or not allowed); skipped"
+
+// listingFailed decides what a failed parent listing means: for a listing
+// only Premium families depend on, a 403/404 is "not licensed here" (skip
+// with a warning); anything else fails the scope.
+func (u *parentsUnit) listingFailed(err error) error {
+	premium := len(u.states) > 0
+	for _, st := range u.states {
+		premium = premium && st.premium
+	}
+	if premium && notLicensed(err) {
+		for _, st := range u.states {
+			u.r.warnOnce(u.pl.Name, u.scope, st.Name(), notLicensedMsg, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("listing %s: %w", u.kind.Table().Name, err)
+}
+
+// finish stores each family's last rows with its new watermark, and
+// records what was learnt about its availability.
+func (u *parentsUnit) finish(ctx context.Context) error {
+	for _, st := range u.states {
+		var marks []load.Watermark
+		move, avail := st.settle(st.key, u.r.Meta.ExtractedAt.UTC())
+		v := u.newest
+		if st.wm.After(v) {
+			v = st.wm
+		}
+		if move && !v.IsZero() {
+			marks = append(marks, load.Watermark{WatermarkKey: st.key, Value: v})
+		}
+		if err := u.r.flush(ctx, st.b, u.refs, marks...); err != nil {
+			return err
+		}
+		if avail != nil {
+			if err := u.r.Warehouse.SetAvailability(ctx, *avail); err != nil {
+				return fatal(err)
+			}
+		}
+	}
+	return nil
+}

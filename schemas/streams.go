@@ -1,0 +1,185 @@
+package schemas
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// ScopeKind is what a pipeline reads streams for. Its string is the first
+// half of a scope key ("project:42"), as stored in watermarks, availability
+// rows and run records.
+type ScopeKind string
+
+const (
+	ScopeProject     ScopeKind = "project"
+	ScopeGroup       ScopeKind = "group"
+	ScopeUser        ScopeKind = "user"
+	ScopeCurrentUser ScopeKind = "current_user" // the token's own user; one per pipeline, no id
+)
+
+// Key is the scope key of the scope of this kind with this id: the one
+// place "kind:id" is spelled, because watermarks written by earlier runs
+// are found again only by the same spelling.
+func (k ScopeKind) Key(id int64) string {
+	if k == ScopeCurrentUser {
+		return string(k)
+	}
+	return string(k) + ":" + strconv.FormatInt(id, 10)
+}
+
+// ParentKind is a kind of GitLab object whose resource events labtrail
+// reads: it is listed by updated_at, stored in its own dimension table,
+// and each listed parent's event families are then paged one by one.
+type ParentKind string
+
+const (
+	ParentIssue        ParentKind = "Issue"
+	ParentMergeRequest ParentKind = "MergeRequest"
+	ParentEpic         ParentKind = "Epic"
+)
+
+// ParentKinds lists the parent kinds in planning order.
+func ParentKinds() []ParentKind { return []ParentKind{ParentIssue, ParentMergeRequest, ParentEpic} }
+
+// Table is the dimension table a listed parent is stored in. Its name also
+// prefixes the parent's watermarks ("issues/label_events").
+func (k ParentKind) Table() Table {
+	switch k {
+	case ParentIssue:
+		return Issues
+	case ParentMergeRequest:
+		return MergeRequests
+	default:
+		return Epics
+	}
+}
+
+// Scope is the kind of scope a parent is listed under.
+func (k ParentKind) Scope() ScopeKind {
+	if k == ParentEpic {
+		return ScopeGroup
+	}
+	return ScopeProject
+}
+
+// Premium reports whether the parent kind exists only on GitLab Premium:
+// on Free, its listing and every family under it answer 403 or 404.
+func (k ParentKind) Premium() bool { return k == ParentEpic }
+
+// Stream is one family of rows a pipeline can export, declared once here:
+// config validation, the planner, progress and the README's stream table
+// all read these values.
+type Stream struct {
+	// Table receives the stream's rows; its name is the stream's name in
+	// pipelines.yaml and in watermark keys.
+	Table Table
+	// Family is the resource-event family ("label" for
+	// resource_label_events); empty for the Events API stream.
+	Family string
+	// Parents are the parent kinds whose resource events make up the
+	// stream; nil for the Events API stream, read per scope instead.
+	Parents []ParentKind
+	// Premium: GitLab answers 403/404 where the stream is not licensed,
+	// which skips it (remembered as unavailable) instead of failing.
+	Premium bool
+	// Incremental says, for the README, how a later run avoids re-reading.
+	Incremental string
+}
+
+// Name is the stream's name in pipelines.yaml.
+func (s Stream) Name() string { return s.Table.Name }
+
+// Optional reports whether a 403/404 on this stream for parent kind p
+// means "not licensed here" rather than a failure of the scope.
+func (s Stream) Optional(p ParentKind) bool { return s.Premium || p.Premium() }
+
+// Reads reports whether the stream has parent kind p.
+func (s Stream) Reads(p ParentKind) bool {
+	for _, q := range s.Parents {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+const changedParents = "only parents whose `updated_at` moved since the watermark (less `overlap`)"
+
+// The streams.
+var (
+	EventsStream = Stream{Table: Events,
+		Incremental: "`after=` (date) from the watermark's day minus 2 days, de-duplicated by id"}
+	LabelEventsStream = Stream{Table: LabelEvents, Family: "label",
+		Parents: []ParentKind{ParentIssue, ParentMergeRequest, ParentEpic}, Incremental: changedParents}
+	StateEventsStream = Stream{Table: StateEvents, Family: "state",
+		Parents: []ParentKind{ParentIssue, ParentMergeRequest, ParentEpic}, Incremental: changedParents}
+	MilestoneEventsStream = Stream{Table: MilestoneEvents, Family: "milestone",
+		Parents: []ParentKind{ParentIssue, ParentMergeRequest}, Incremental: changedParents}
+	IterationEventsStream = Stream{Table: IterationEvents, Family: "iteration", Premium: true,
+		Parents: []ParentKind{ParentIssue}, Incremental: changedParents}
+	WeightEventsStream = Stream{Table: WeightEvents, Family: "weight", Premium: true,
+		Parents: []ParentKind{ParentIssue}, Incremental: changedParents}
+)
+
+// Streams lists every stream in table order; it is also the default
+// stream set of a pipeline.
+func Streams() []Stream {
+	return []Stream{EventsStream, LabelEventsStream, StateEventsStream, MilestoneEventsStream,
+		IterationEventsStream, WeightEventsStream}
+}
+
+// StreamNames lists the streams' names, in table order.
+func StreamNames() []string {
+	var out []string
+	for _, s := range Streams() {
+		out = append(out, s.Name())
+	}
+	return out
+}
+
+// StreamByName returns the stream called name.
+func StreamByName(name string) (Stream, bool) {
+	for _, s := range Streams() {
+		if s.Name() == name {
+			return s, true
+		}
+	}
+	return Stream{}, false
+}
+
+// Endpoints lists the GitLab routes a stream reads, for documentation.
+func (s Stream) Endpoints() []string {
+	if s.Family == "" {
+		return []string{"/projects/:id/events", "/users/:id/events", "/events"}
+	}
+	var out []string
+	for _, p := range s.Parents {
+		switch p {
+		case ParentIssue:
+			out = append(out, "/projects/:id/issues/:iid/resource_"+s.Family+"_events")
+		case ParentMergeRequest:
+			out = append(out, "/projects/:id/merge_requests/:iid/resource_"+s.Family+"_events")
+		case ParentEpic:
+			out = append(out, "/groups/:id/epics/:epic_id/resource_"+s.Family+"_events")
+		}
+	}
+	return out
+}
+
+// StreamTable renders the README's stream table from the streams.
+func StreamTable() string {
+	var b strings.Builder
+	b.WriteString("| stream | endpoints | Premium | incremental by |\n| --- | --- | --- | --- |\n")
+	for _, s := range Streams() {
+		premium := "no"
+		switch {
+		case s.Premium:
+			premium = "yes"
+		case s.Reads(ParentEpic):
+			premium = "epics only"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", s.Name(), strings.Join(s.Endpoints(), "`, `"), premium, s.Incremental)
+	}
+	return b.String()
+}

@@ -1,0 +1,75 @@
+package schemas
+
+import (
+	"flag"
+	"os"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the README's stream table from Streams")
+
+const (
+	readme     = "../README.md"
+	tableBegin = "<!-- streams: generated from schemas.Streams by `go test ./schemas -update` -->\n"
+	tableEnd   = "<!-- end of streams -->\n"
+)
+
+// The README's stream table is StreamTable's output; -update rewrites it.
+func TestReadmeStreamTable(t *testing.T) {
+	data, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	i, j := strings.Index(doc, tableBegin), strings.Index(doc, tableEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no stream table between %q and %q", readme, tableBegin, tableEnd)
+	}
+	want := doc[:i+len(tableBegin)] + StreamTable() + doc[j:]
+	if *update {
+		if err := os.WriteFile(readme, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if doc != want {
+		t.Errorf("%s's stream table is stale; run go test ./schemas -update. Want:\n%s", readme, StreamTable())
+	}
+}
+
+func TestStreams(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range Streams() {
+		if seen[s.Name()] {
+			t.Errorf("stream %s declared twice", s.Name())
+		}
+		seen[s.Name()] = true
+		if s.Table.Kind != Fact {
+			t.Errorf("stream %s writes dimension table %s", s.Name(), s.Table.Name)
+		}
+		if (s.Family == "") != (len(s.Parents) == 0) {
+			t.Errorf("stream %s: a resource-event family needs parents, and only it has them", s.Name())
+		}
+		if got, ok := StreamByName(s.Name()); !ok || got.Name() != s.Name() {
+			t.Errorf("StreamByName(%s) = %v %v", s.Name(), got.Name(), ok)
+		}
+		if s.Incremental == "" {
+			t.Errorf("stream %s does not say how it is incremental", s.Name())
+		}
+	}
+	if _, ok := StreamByName("issues"); ok {
+		t.Error("a dimension table is a stream")
+	}
+	if got := ScopeProject.Key(42); got != "project:42" {
+		t.Errorf("project key %q", got)
+	}
+	if got := ScopeCurrentUser.Key(0); got != "current_user" {
+		t.Errorf("current_user key %q", got)
+	}
+	for _, k := range ParentKinds() {
+		if k.Table().Kind != Dimension || k.Premium() != (k.Scope() == ScopeGroup) {
+			t.Errorf("parent kind %s: table %s, premium %v, scope %s", k, k.Table().Name, k.Premium(), k.Scope())
+		}
+	}
+}
