@@ -207,39 +207,39 @@ const errorExcerptBytes = 300
 // network faults, and bodies that are not valid JSON, too large, null or
 // fail check, so that a page is either wholly read and trusted or not used
 // at all. A body that is valid JSON of the wrong shape is not retried.
-func (c *Client) get(ctx context.Context, path string, q url.Values, v any, check func() error) (int64, error) {
+func (c *Client) get(ctx context.Context, path string, q url.Values, v any, check func() error) (page, error) {
 	endpoint := path
 	if p := q.Get("page"); p != "" {
 		endpoint += " page " + p
 	}
 	faults, throttled := 0, 0
 	for {
-		next, status, retryAfter, err := c.attempt(ctx, path, q, v, check)
+		pg, status, retryAfter, err := c.attempt(ctx, path, q, v, check)
 		if err == nil {
-			return next, nil
+			return pg, nil
 		}
 		if ctx.Err() != nil {
-			return 0, context.Cause(ctx)
+			return page{}, context.Cause(ctx)
 		}
 		if ue := (*url.Error)(nil); errors.Is(err, ErrRedirect) && errors.As(err, &ue) {
 			err = ue.Err // the refusal names the target's origin; the full URL is the server's text
 		}
 		switch {
 		case errors.Is(err, ErrRedirect) && c.Stats.Requests.Load() == 1:
-			return 0, fmt.Errorf("GET %s: %w: %w", endpoint, ErrWrongOrigin, err)
+			return page{}, fmt.Errorf("GET %s: %w: %w", endpoint, ErrWrongOrigin, err)
 		case errors.Is(err, ErrRedirect), errors.Is(err, ErrWaitTooLong):
-			return 0, fmt.Errorf("GET %s: %w", endpoint, err)
+			return page{}, fmt.Errorf("GET %s: %w", endpoint, err)
 		case status == http.StatusUnauthorized:
-			return 0, fmt.Errorf("GET %s: %w: GitLab answered 401 Unauthorized; check the token in $%s (expired, revoked or lacking read_api scope)", endpoint, ErrUnauthorized, c.tokenEnv)
+			return page{}, fmt.Errorf("GET %s: %w: GitLab answered 401 Unauthorized; check the token in $%s (expired, revoked or lacking read_api scope)", endpoint, ErrUnauthorized, c.tokenEnv)
 		case status == http.StatusForbidden:
-			return 0, fmt.Errorf("GET %s: %w (403)", endpoint, ErrForbidden)
+			return page{}, fmt.Errorf("GET %s: %w (403)", endpoint, ErrForbidden)
 		case status == http.StatusNotFound:
-			return 0, fmt.Errorf("GET %s: %w (404)", endpoint, ErrNotFound)
+			return page{}, fmt.Errorf("GET %s: %w (404)", endpoint, ErrNotFound)
 		case status == http.StatusTooManyRequests:
 			c.Stats.Throttled.Add(1)
 			throttled++
 			if throttled >= maxThrottledAttempts {
-				return 0, fmt.Errorf("GET %s: %w: still throttled (429) after %d attempts", endpoint, ErrGaveUp, throttled)
+				return page{}, fmt.Errorf("GET %s: %w: still throttled (429) after %d attempts", endpoint, ErrGaveUp, throttled)
 			}
 			if retryAfter <= 0 {
 				retryAfter = c.backoff(throttled)
@@ -252,16 +252,16 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, v any, chec
 		case status >= 500 || status == 0:
 			faults++
 			if faults >= c.maxAttempts {
-				return 0, fmt.Errorf("GET %s: %w (%d attempts): %w", endpoint, ErrGaveUp, faults, err)
+				return page{}, fmt.Errorf("GET %s: %w (%d attempts): %w", endpoint, ErrGaveUp, faults, err)
 			}
 			c.log.Debug("retrying", "endpoint", endpoint, "attempt", faults, "err", err)
 			c.Stats.Retries.Add(1)
 			if err := sleep(ctx, c.backoff(faults)); err != nil {
-				return 0, err
+				return page{}, err
 			}
 			continue
 		default:
-			return 0, fmt.Errorf("GET %s: %w", endpoint, err)
+			return page{}, fmt.Errorf("GET %s: %w", endpoint, err)
 		}
 	}
 }
@@ -277,12 +277,12 @@ func (c *Client) backoff(attempt int) time.Duration {
 // faults below HTTP (network, timeout, cut-off, oversized or invalid body,
 // a page that fails check), which are retryable, and -1 for errors that no
 // retry can mend.
-func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, check func() error) (next int64, status int, retryAfter time.Duration, err error) {
+func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, check func() error) (pg page, status int, retryAfter time.Duration, err error) {
 	if err := c.throttle.Wait(ctx); err != nil {
-		return 0, 0, 0, err
+		return page{}, 0, 0, err
 	}
 	if err := c.sem.Acquire(ctx, 1); err != nil {
-		return 0, 0, 0, err
+		return page{}, 0, 0, err
 	}
 	defer c.sem.Release(1)
 
@@ -291,7 +291,7 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 		func(r *retryablehttp.Request) error { r.URL.RawQuery = q.Encode(); return nil },
 	})
 	if err != nil {
-		return 0, -1, 0, fmt.Errorf("building request: %w", err)
+		return page{}, -1, 0, fmt.Errorf("building request: %w", err)
 	}
 	c.Stats.Requests.Add(1)
 	body := &bodyBuffer{budget: c.bodies, total: c.bodyBudget}
@@ -301,49 +301,49 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 	if resp != nil && resp.Response != nil {
 		c.clock.observe(resp.Header, time.Now())
 		if werr := c.throttle.Observe(resp.Header, time.Now()); werr != nil {
-			return 0, -1, 0, werr
+			return page{}, -1, 0, werr
 		}
 	}
 	if err != nil {
 		if resp == nil || resp.Response == nil {
-			return 0, 0, 0, c.scrub(err) // network fault, timeout, refused redirect, bad header
+			return page{}, 0, 0, c.scrub(err) // network fault, timeout, refused redirect, bad header
 		}
 		status = resp.StatusCode
 		if status < 300 {
-			return 0, 0, 0, fmt.Errorf("reading body: %w", c.scrub(err)) // cut off mid-body or too large
+			return page{}, 0, 0, fmt.Errorf("reading body: %w", c.scrub(err)) // cut off mid-body or too large
 		}
 		if status == http.StatusTooManyRequests {
 			retryAfter, err := c.retryAfter(resp.Header)
 			if err != nil {
-				return 0, -1, 0, err
+				return page{}, -1, 0, err
 			}
-			return 0, status, retryAfter, errors.New("429 Too Many Requests")
+			return page{}, status, retryAfter, errors.New("429 Too Many Requests")
 		}
-		return 0, status, 0, c.statusError(status, err)
+		return page{}, status, 0, c.statusError(status, err)
 	}
 	data := body.Bytes()
 	if t := bytes.TrimSpace(data); bytes.Equal(t, []byte("null")) || len(t) == 0 {
-		return 0, 0, 0, fmt.Errorf("%w: status %d with a %s body where GitLab sends JSON", ErrBadAnswer, resp.StatusCode, map[bool]string{true: "null", false: "empty"}[len(t) > 0])
+		return page{}, 0, 0, fmt.Errorf("%w: status %d with a %s body where GitLab sends JSON", ErrBadAnswer, resp.StatusCode, map[bool]string{true: "null", false: "empty"}[len(t) > 0])
 	}
 	// Unmarshal checks the whole body before it fills v, so a cut-off
 	// page never leaves v half-filled.
 	if err := json.Unmarshal(data, v); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?): %w", resp.StatusCode, len(data), err)
+			return page{}, 0, 0, fmt.Errorf("status %d with a body that is not valid JSON (%d bytes, cut off?): %w", resp.StatusCode, len(data), err)
 		}
-		return 0, -1, 0, fmt.Errorf("decoding: %w", c.scrub(err))
+		return page{}, -1, 0, fmt.Errorf("decoding: %w", c.scrub(err))
 	}
 	if check != nil {
 		if err := check(); err != nil {
-			return 0, 0, 0, fmt.Errorf("%w: %w", ErrBadAnswer, err)
+			return page{}, 0, 0, fmt.Errorf("%w: %w", ErrBadAnswer, err)
 		}
 	}
-	next, err = c.nextPage(resp)
+	pg, err = c.pageOf(resp)
 	if err != nil {
-		return 0, 0, 0, err
+		return page{}, 0, 0, err
 	}
-	return next, resp.StatusCode, 0, nil
+	return pg, resp.StatusCode, 0, nil
 }
 
 // do is gl.Do with a last line of defence: a panic inside the client
@@ -473,6 +473,37 @@ func (s *serverClock) now(local time.Time) time.Time {
 // 0 means no next page. A short page is never taken to mean the end, and a
 // next page named in a form labtrail cannot read is a bad answer, not an
 // end: stopping there would silently drop the rest of the listing.
+// page is what a listing page's headers say: the next page (0: none) and
+// the listing's extent.
+type page struct {
+	next   int64
+	extent Extent
+}
+
+// Extent is what GitLab says about a whole listing on each of its pages.
+// Past 10,000 rows GitLab omits both totals: they are then -1.
+type Extent struct {
+	Total, TotalPages int64
+}
+
+// Known reports whether GitLab gave the totals.
+func (e Extent) Known() bool { return e.Total >= 0 && e.TotalPages >= 0 }
+
+// pageOf reads a page's headers. Unreadable totals are taken as omitted
+// (they only ever size work); an unreadable next page is a bad answer.
+func (c *Client) pageOf(resp *gitlab.Response) (page, error) {
+	pg := page{extent: Extent{Total: -1, TotalPages: -1}}
+	if n, err := strconv.ParseInt(strings.TrimSpace(resp.Header.Get("X-Total")), 10, 64); err == nil && n >= 0 {
+		pg.extent.Total = n
+	}
+	if n, err := strconv.ParseInt(strings.TrimSpace(resp.Header.Get("X-Total-Pages")), 10, 64); err == nil && n >= 0 {
+		pg.extent.TotalPages = n
+	}
+	next, err := c.nextPage(resp)
+	pg.next = next
+	return pg, err
+}
+
 func (c *Client) nextPage(resp *gitlab.Response) (int64, error) {
 	if v := resp.Header.Get("X-Next-Page"); v != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)

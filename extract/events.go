@@ -34,11 +34,42 @@ func (s EventSource) String() string { return s.Kind.Key(s.ID) }
 // afterDay (GitLab's after=D means "later than the end of day D"; the time
 // of day in afterDay is ignored), in id order. A zero afterDay reads all.
 func (c *Client) Events(ctx context.Context, src EventSource, afterDay time.Time, fn func([]Event) error) error {
-	q := url.Values{"sort": {"asc"}}
+	var w DayWindow
 	if !afterDay.IsZero() {
-		q.Set("after", afterDay.Format(time.DateOnly))
+		w.First = afterDay.AddDate(0, 0, 1)
+	}
+	_, err := c.EventsWindow(ctx, src, w, nil, fn)
+	return err
+}
+
+// DayWindow is a span of whole days of an Events API listing, as the
+// server counts days (in its own time zone): First to Last, both included;
+// only their dates count. A zero First starts at the beginning, a zero
+// Last runs to now. GitLab's after=D and before=D both exclude day D, so
+// the window asks for after=First-1 and before=Last+1, and windows that
+// meet (one's Last is the day before the next one's First) neither skip
+// nor repeat a row, whatever the server's time zone.
+type DayWindow struct{ First, Last time.Time }
+
+// Days is the number of days in a bounded window.
+func (w DayWindow) Days() int {
+	return int(w.Last.Sub(w.First).Hours()/24) + 1
+}
+
+// EventsWindow pages the source's events in window w, in id order. When
+// split is not nil it sees the first page's extent and rows before fn
+// does; if it returns true the listing stops there, nothing is handed to
+// fn, and EventsWindow reports true (the caller reads the window in parts
+// instead).
+func (c *Client) EventsWindow(ctx context.Context, src EventSource, w DayWindow, split func(Extent, []Event) bool, fn func([]Event) error) (bool, error) {
+	q := url.Values{"sort": {"asc"}}
+	if !w.First.IsZero() {
+		q.Set("after", w.First.AddDate(0, 0, -1).Format(time.DateOnly))
+	}
+	if !w.Last.IsZero() {
+		q.Set("before", w.Last.AddDate(0, 0, 1).Format(time.DateOnly))
 	}
 	// current_user sends no scope: GitLab's scope=all would widen /events
 	// to every event of every project the token can see.
-	return listAll(ctx, c, src.path(), q, fn)
+	return listRestarting[Event](ctx, c, src.path(), q, fn, hooks[Event]{sized: split})
 }

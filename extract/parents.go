@@ -53,7 +53,7 @@ func listByUpdated[T any, P Row[T]](ctx context.Context, c *Client, path string,
 		}
 	}
 	setCursor()
-	return listRestarting[T, P](ctx, c, path, q, fn, func(rows []T) bool {
+	_, err := listRestarting[T, P](ctx, c, path, q, fn, hooks[T]{restart: func(rows []T) bool {
 		// Millisecond resolution on the wire: truncate so rows at the
 		// cursor are not skipped by rounding, and compare truncated so a
 		// sub-millisecond advance cannot restart the same page forever.
@@ -69,5 +69,6 @@ func listByUpdated[T any, P Row[T]](ctx context.Context, c *Client, path string,
 		cursor = last
 		setCursor()
 		return true
-	})
+	}})
+	return err
 }

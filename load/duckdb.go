@@ -150,7 +150,7 @@ func (d *duckSink) prepare(ctx context.Context, b *factBatch) (pending, error) {
 		if err := insertFiles(ctx, d.conn, b.files, d.runID); err != nil {
 			return err
 		}
-		return upsertWatermarks(ctx, d.conn, b.marks, d.runID)
+		return applyMarks(ctx, d.conn, b.marks, d.runID)
 	}()
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("load: duckdb: %w", err), d.rollback())

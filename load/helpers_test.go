@@ -143,14 +143,14 @@ func (e *env) close(w *Warehouse) {
 }
 
 // appendRows builds a record from rows, appends it and releases it.
-func (e *env) append(w *Warehouse, tbl schemas.Table, rows []row, marks ...Watermark) (int64, error) {
+func (e *env) append(w *Warehouse, tbl schemas.Table, rows []row, marks ...Mark) (int64, error) {
 	e.t.Helper()
 	rec := buildRecord(e.t, e.alloc, tbl, rows...)
 	defer rec.Release()
 	return w.AppendFacts(e.ctx, tbl, rec, marks...)
 }
 
-func (e *env) mustAppend(w *Warehouse, tbl schemas.Table, rows []row, marks ...Watermark) int64 {
+func (e *env) mustAppend(w *Warehouse, tbl schemas.Table, rows []row, marks ...Mark) int64 {
 	e.t.Helper()
 	n, err := e.append(w, tbl, rows, marks...)
 	if err != nil {

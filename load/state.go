@@ -25,6 +25,7 @@ import (
 //     json_extract(rows_json, '$.events')::BIGINT. future_rows counts rows
 //     dated past the server's clock, stored but kept from moving a
 //     watermark.
+//   - _labtrail_windows: see Window.
 //   - _labtrail_availability: see Availability. Older warehouses kept it as
 //     watermark rows whose stream ended in "#unavailable" (1970 meaning
 //     cleared); the last two statements move those rows over, once.
@@ -77,6 +78,16 @@ func internalTables() []string {
 	FROM _labtrail_watermarks WHERE ` + legacyMarker + `
 	ON CONFLICT DO NOTHING`,
 		`DELETE FROM _labtrail_watermarks WHERE ` + legacyMarker,
+		`CREATE TABLE IF NOT EXISTS _labtrail_windows (
+	pipeline   VARCHAR NOT NULL,
+	scope      VARCHAR NOT NULL,
+	stream     VARCHAR NOT NULL,
+	first_day  DATE NOT NULL,
+	last_day   DATE NOT NULL,
+	newest     TIMESTAMPTZ,
+	run_id     VARCHAR,
+	PRIMARY KEY (pipeline, scope, stream, first_day)
+)`,
 	}
 }
 
@@ -84,8 +95,18 @@ func internalTables() []string {
 // (project, group, instance...) and which stream of that scope.
 type WatermarkKey struct{ Pipeline, Scope, Stream string }
 
+// A Mark is stream state that AppendFacts commits in the transaction that
+// stores the rows it covers, so that it never claims rows that are not
+// stored: a Watermark, or a finished Window of a listing read in windows.
+type Mark interface {
+	check() error
+	// apply writes the mark through q, inside the caller's transaction.
+	apply(ctx context.Context, q execer, runID string) error
+}
+
 // Watermark is the position of one stream: every row the stream produced up
-// to Value is stored.
+// to Value is stored. Writing it also forgets the stream's finished
+// Windows: they recorded progress towards this watermark.
 type Watermark struct {
 	WatermarkKey
 	Value time.Time
@@ -148,41 +169,62 @@ func (w *Warehouse) SetWatermarks(ctx context.Context, marks ...Watermark) error
 		return err
 	}
 	defer unlock()
-	return w.setWatermarksLocked(ctx, marks)
+	return setMarksLocked(ctx, w, marks)
 }
 
-func (w *Warehouse) setWatermarksLocked(ctx context.Context, marks []Watermark) error {
+func setMarksLocked[M Mark](ctx context.Context, w *Warehouse, marks []M) error {
 	if len(marks) == 0 {
 		return nil
 	}
-	return w.duck.inTx(ctx, nil, func() error { return upsertWatermarks(ctx, w.conn, marks, w.runID) })
+	return w.duck.inTx(ctx, nil, func() error { return applyMarks(ctx, w.conn, marks, w.runID) })
 }
 
-func checkMarks(marks []Watermark) error {
+func (m Watermark) check() error {
+	if m.Value.IsZero() {
+		return fmt.Errorf("load: watermark %s/%s/%s has a zero value", m.Pipeline, m.Scope, m.Stream)
+	}
+	return nil
+}
+
+func (m Watermark) apply(ctx context.Context, q execer, runID string) error {
+	if _, err := q.ExecContext(ctx, `INSERT INTO _labtrail_watermarks (pipeline, scope, stream, "value", updated_at, run_id)
+		VALUES (?, ?, ?, ?, now(), ?)
+		ON CONFLICT (pipeline, scope, stream) DO UPDATE SET
+			"value" = excluded."value", updated_at = excluded.updated_at, run_id = excluded.run_id`,
+		m.Pipeline, m.Scope, m.Stream, m.Value.UTC(), runID); err != nil {
+		return fmt.Errorf("storing watermark %s/%s/%s: %w", m.Pipeline, m.Scope, m.Stream, err)
+	}
+	if _, err := q.ExecContext(ctx, `DELETE FROM _labtrail_windows WHERE pipeline = ? AND scope = ? AND stream = ?`,
+		m.Pipeline, m.Scope, m.Stream); err != nil {
+		return fmt.Errorf("forgetting the windows of %s/%s/%s: %w", m.Pipeline, m.Scope, m.Stream, err)
+	}
+	return nil
+}
+
+func checkMarks[M Mark](marks []M) error {
 	for _, m := range marks {
-		if m.Value.IsZero() {
-			return fmt.Errorf("load: watermark %s/%s/%s has a zero value", m.Pipeline, m.Scope, m.Stream)
+		if err := m.check(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// upsertWatermarks writes marks through q (inside the caller's transaction).
-func upsertWatermarks(ctx context.Context, q execer, marks []Watermark, runID string) error {
+// applyMarks writes marks through q (inside the caller's transaction). Of
+// watermarks repeating a key, the last one wins.
+func applyMarks[M Mark](ctx context.Context, q execer, marks []M, runID string) error {
 	last := map[WatermarkKey]int{}
 	for i, m := range marks {
-		last[m.WatermarkKey] = i
+		if w, ok := any(m).(Watermark); ok {
+			last[w.WatermarkKey] = i
+		}
 	}
 	for i, m := range marks {
-		if last[m.WatermarkKey] != i {
+		if w, ok := any(m).(Watermark); ok && last[w.WatermarkKey] != i {
 			continue
 		}
-		if _, err := q.ExecContext(ctx, `INSERT INTO _labtrail_watermarks (pipeline, scope, stream, "value", updated_at, run_id)
-			VALUES (?, ?, ?, ?, now(), ?)
-			ON CONFLICT (pipeline, scope, stream) DO UPDATE SET
-				"value" = excluded."value", updated_at = excluded.updated_at, run_id = excluded.run_id`,
-			m.Pipeline, m.Scope, m.Stream, m.Value.UTC(), runID); err != nil {
-			return fmt.Errorf("storing watermark %s/%s/%s: %w", m.Pipeline, m.Scope, m.Stream, err)
+		if err := m.apply(ctx, q, runID); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -360,7 +360,7 @@ type factBatch struct {
 	table schemas.Table
 	rec   arrow.RecordBatch // the caller's record; rows are indices into it
 	parts []partition       // the rows to store, by created_at month
-	marks []Watermark
+	marks []Mark
 	files []fileEntry // set by the Parquet sink's prepare
 }
 
@@ -420,7 +420,7 @@ func (b *factBatch) rowIndices() []int {
 // DuckDB failing its COMMIT and then failing to say whether it committed,
 // the error says so and leaves the batch's files for the next Open to keep
 // or delete according to the manifest.)
-func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, marks ...Watermark) (int64, error) {
+func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, marks ...Mark) (int64, error) {
 	if t.Kind != schemas.Fact {
 		return 0, fmt.Errorf("load: AppendFacts: %s is not a fact table", t.Name)
 	}
@@ -439,14 +439,14 @@ func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.
 	defer unlock()
 
 	if rec == nil || rec.NumRows() == 0 {
-		return 0, w.setWatermarksLocked(ctx, marks)
+		return 0, setMarksLocked(ctx, w, marks)
 	}
 	b, err := w.newFactBatch(ctx, t, rec, marks)
 	if err != nil {
 		return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
 	}
 	if len(b.parts) == 0 {
-		return 0, w.setWatermarksLocked(ctx, marks)
+		return 0, setMarksLocked(ctx, w, marks)
 	}
 	if err := w.writeBatch(ctx, b); err != nil {
 		return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
@@ -456,7 +456,7 @@ func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.
 
 // newFactBatch drops the rows of rec whose id is stored or repeated, and
 // groups the others by partition.
-func (w *Warehouse) newFactBatch(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, marks []Watermark) (*factBatch, error) {
+func (w *Warehouse) newFactBatch(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, marks []Mark) (*factBatch, error) {
 	ids, ok := rec.Column(idColumn(t)).(*array.Int64)
 	if !ok {
 		return nil, fmt.Errorf("%s column is %T, not int64", schemas.ColID, rec.Column(idColumn(t)))

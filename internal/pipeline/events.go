@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/labtrail/labtrail/extract"
 	"github.com/labtrail/labtrail/internal/config"
@@ -18,7 +21,23 @@ import (
 // by id in the warehouse.
 const eventsOverlapDays = 2
 
-// eventsUnit reads one Events API source from its watermark on.
+// splitPages is the most pages a window of an Events API listing is read
+// in one serial chain: a bigger one is split into day windows read in
+// parallel, since a chain of pages, each waiting for the one before, is
+// what bounds a big project's backfill, not the pool.
+const splitPages = 8
+
+const day = 24 * time.Hour
+
+// eventsUnit reads one Events API source from its watermark on, in day
+// windows read in parallel when the listing is big.
+//
+// Windows make crash recovery finer, not the watermark looser: a finished
+// window whose days are all in the past is recorded (load.Window) with its
+// last rows, so that a run that stops half way re-reads only the windows
+// it had not finished; the watermark moves only when every window is
+// stored. The window that reaches today is never recorded: rows can still
+// arrive in it.
 func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 	stream := schemas.EventsStream.Name()
 	key := load.WatermarkKey{Pipeline: pl.Name, Scope: src.String(), Stream: stream}
@@ -32,36 +51,227 @@ func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 		if ok && wm.After(from) {
 			from = wm
 		}
-		afterDay := from.UTC().Truncate(24*time.Hour).AddDate(0, 0, -eventsOverlapDays)
-		b := transform.NewBuilder(r.Mem, schemas.Events, r.Meta)
-		defer b.Release()
-		refs := transform.NewReferenced()
-		newest := wm
-		st := r.Counters.stream(stream)
-		err = r.Client.Events(ctx, src, afterDay, func(evs []extract.Event) error {
-			st.page(len(evs))
-			for i := range evs {
-				e := &evs[i]
-				if e.CreatedAt.Before(pl.Since) {
-					continue
-				}
-				transform.AppendEvent(b, refs, e)
-				if !r.future(pl.Name, src.String(), stream, e.CreatedAt) && e.CreatedAt.After(newest) {
-					newest = e.CreatedAt
-				}
-			}
-			if r.full(b) {
-				return r.flush(ctx, b, refs)
-			}
-			return nil
-		})
+		done, err := r.Warehouse.Windows(ctx, key)
 		if err != nil {
-			return err
+			return fatal(err)
 		}
-		var marks []load.Watermark
-		if !newest.IsZero() {
-			marks = append(marks, load.Watermark{WatermarkKey: key, Value: newest})
+		u := &eventsRun{r: r, pl: pl, src: src, key: key, newest: wm,
+			b: transform.NewBuilder(r.Mem, schemas.Events, r.Meta), refs: transform.NewReferenced(),
+			counters: r.Counters.stream(stream), st: r.newStorer(ctx)}
+		defer u.b.Release()
+		defer u.st.wait() // stops the storer on error paths; run waits itself
+		for _, d := range done {
+			if d.Newest.After(u.newest) {
+				u.newest = d.Newest
+			}
 		}
-		return r.flush(ctx, b, refs, marks...)
+		first := from.UTC().Truncate(day).AddDate(0, 0, 1-eventsOverlapDays)
+		return u.run(ctx, remaining(first, done))
 	}}
+}
+
+// remaining returns the windows from day first on that done does not
+// cover, by day; the last one is open-ended.
+func remaining(first time.Time, done []load.Window) []extract.DayWindow {
+	var out []extract.DayWindow
+	cur := first
+	for _, d := range done {
+		if d.Last.Before(cur) {
+			continue
+		}
+		if d.First.After(cur) {
+			out = append(out, extract.DayWindow{First: cur, Last: d.First.AddDate(0, 0, -1)})
+		}
+		cur = d.Last.AddDate(0, 0, 1)
+	}
+	return append(out, extract.DayWindow{First: cur})
+}
+
+// eventsRun is one run of an events unit.
+type eventsRun struct {
+	r        *Runner
+	pl       config.Pipeline
+	src      extract.EventSource
+	key      load.WatermarkKey
+	counters *StreamCounters
+	st       *storer
+
+	mu     sync.Mutex // guards b, refs and newest
+	b      *transform.Builder
+	refs   *transform.Referenced
+	newest time.Time // newest created_at stored (not future-dated)
+}
+
+func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error {
+	q := &windowQueue{todo: windows}
+	q.cond = sync.NewCond(&q.mu)
+	g, gctx := errgroup.WithContext(ctx)
+	for range u.r.Concurrency {
+		g.Go(func() error {
+			for {
+				w, ok := q.next()
+				if !ok {
+					return nil
+				}
+				parts, err := u.read(gctx, w)
+				q.finish(parts, err)
+				if err != nil {
+					return err
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var marks []load.Mark
+	if !u.newest.IsZero() {
+		marks = append(marks, load.Watermark{WatermarkKey: u.key, Value: u.newest})
+	}
+	if err := u.st.cut(ctx, u.b, u.refs, marks...); err != nil {
+		return err
+	}
+	return u.st.wait()
+}
+
+// windowQueue hands windows to a unit's workers. A split window's parts go
+// to the front, so that windows finish (and are recorded) roughly in day
+// order instead of all at once at the end: a stopped run then leaves most
+// of what it read recorded.
+type windowQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	todo   []extract.DayWindow
+	busy   int
+	failed bool
+}
+
+// next returns the next window, waiting while others are read (they may
+// split); false when there is none left or a window failed.
+func (q *windowQueue) next() (extract.DayWindow, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.todo) == 0 && q.busy > 0 && !q.failed {
+		q.cond.Wait()
+	}
+	if len(q.todo) == 0 || q.failed {
+		return extract.DayWindow{}, false
+	}
+	w := q.todo[0]
+	q.todo = q.todo[1:]
+	q.busy++
+	return w, true
+}
+
+func (q *windowQueue) finish(parts []extract.DayWindow, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.busy--
+	q.todo = append(parts, q.todo...)
+	q.failed = q.failed || err != nil
+	q.cond.Broadcast()
+}
+
+// read reads window w, or, if its first page shows it too big for one
+// chain of pages, returns its parts instead (the first page is then read
+// again by the first part: one request per split). A finished window
+// that lies in the past is recorded with its last rows.
+func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.DayWindow, error) {
+	var parts []extract.DayWindow
+	var newest time.Time
+	split, err := u.r.Client.EventsWindow(ctx, u.src, w, func(ext extract.Extent, rows []extract.Event) bool {
+		parts = u.split(w, ext, rows)
+		return len(parts) > 1
+	}, func(evs []extract.Event) error {
+		return u.add(ctx, evs, &newest)
+	})
+	if err != nil || !split {
+		parts = nil
+	}
+	if err != nil || split {
+		return parts, err
+	}
+	if w.Last.IsZero() {
+		return nil, nil // reaches today: recorded by the watermark only
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return nil, u.st.cut(ctx, u.b, u.refs, load.Window{WatermarkKey: u.key, First: w.First, Last: w.Last, Newest: newest})
+}
+
+// add appends a page's events to the unit's builder, storing a batch when
+// it is full, and moves newest (the window's) and the unit's newest.
+func (u *eventsRun) add(ctx context.Context, evs []extract.Event, newest *time.Time) error {
+	u.counters.page(len(evs))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i := range evs {
+		e := &evs[i]
+		if e.CreatedAt.Before(u.pl.Since) {
+			continue
+		}
+		transform.AppendEvent(u.b, u.refs, e)
+		if !u.r.future(u.pl.Name, u.src.String(), u.key.Stream, e.CreatedAt) {
+			if e.CreatedAt.After(*newest) {
+				*newest = e.CreatedAt
+			}
+			if e.CreatedAt.After(u.newest) {
+				u.newest = e.CreatedAt
+			}
+		}
+	}
+	if u.r.full(u.b) {
+		return u.st.cut(ctx, u.b, u.refs)
+	}
+	return nil
+}
+
+// split decides from window w's first page whether to read it in parts,
+// and returns them (none: read it whole). A window is split when its
+// listing is longer than splitPages (or too long for GitLab to count),
+// into parts of about splitPages pages each, by days. The days are spaced
+// from the first row's day on (rows come in id order, so older ones are
+// rare: imports), but the first part still starts where w does, so that
+// the parts cover w exactly. The part that reaches today stays open-ended
+// and at least two days long, so that every closed part lies wholly in the
+// past in any time zone and no row can arrive in it once it is read.
+func (u *eventsRun) split(w extract.DayWindow, ext extract.Extent, rows []extract.Event) []extract.DayWindow {
+	if ext.Known() && ext.TotalPages <= splitPages {
+		return nil
+	}
+	first := w.First
+	if len(rows) > 0 {
+		if d := rows[0].CreatedAt.UTC().Truncate(day).AddDate(0, 0, -1); d.After(first) {
+			first = d
+		}
+	}
+	last := w.Last
+	var parts []extract.DayWindow
+	if last.IsZero() {
+		tail := u.r.Client.ServerNow().UTC().Truncate(day).AddDate(0, 0, -1)
+		if !tail.After(first) {
+			return nil
+		}
+		parts = append(parts, extract.DayWindow{First: tail})
+		last = tail.AddDate(0, 0, -1)
+	}
+	n := 2 * u.r.Concurrency // GitLab stopped counting: more than 100 pages
+	if ext.Known() {
+		n = int((ext.TotalPages + splitPages - 1) / splitPages)
+	}
+	if first.After(last) {
+		first = last
+	}
+	days := int(last.Sub(first).Hours()/24) + 1
+	n = max(1, min(n, days))
+	if n == 1 && len(parts) == 0 {
+		return nil
+	}
+	var closed []extract.DayWindow
+	for i := range n {
+		a, b := first.AddDate(0, 0, i*days/n), first.AddDate(0, 0, (i+1)*days/n-1)
+		closed = append(closed, extract.DayWindow{First: a, Last: b})
+	}
+	closed[0].First = w.First
+	return append(closed, parts...)
 }

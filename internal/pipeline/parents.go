@@ -104,6 +104,7 @@ type parentsUnit struct {
 	handled map[int64]time.Time // parent id → updated_at already scheduled; listing goroutine only
 
 	mu     sync.Mutex // guards the builders, refs, licences and newest
+	st     *storer    // stores the builders' batches in cut order
 	refs   *transform.Referenced
 	newest time.Time // newest updated_at listed (not future-dated)
 }
@@ -112,8 +113,9 @@ func (r *Runner) parentsUnit(pl config.Pipeline, k schemas.ParentKind, scopeID i
 	scope := k.Scope().Key(scopeID)
 	return unit{scope: scope, run: func(ctx context.Context) error {
 		u := &parentsUnit{r: r, pl: pl, kind: k, scope: scope, list: r.lister(k, scopeID), fams: fams,
-			handled: map[int64]time.Time{}, refs: transform.NewReferenced()}
+			handled: map[int64]time.Time{}, refs: transform.NewReferenced(), st: r.newStorer(ctx)}
 		defer u.release()
+		defer u.st.wait() // stops the storer on error paths; finish waits itself
 		return u.run(ctx)
 	}}
 }
@@ -249,7 +251,7 @@ func (u *parentsUnit) fetch(ctx context.Context, st *famState, p listedParent) e
 		defer u.mu.Unlock()
 		add(st.b, u.refs)
 		if u.r.full(st.b) {
-			return u.r.flush(ctx, st.b, u.refs)
+			return u.st.cut(ctx, st.b, u.refs)
 		}
 		return nil
 	})
@@ -291,8 +293,9 @@ func (u *parentsUnit) listingFailed(err error) error {
 // finish stores each family's last rows with its new watermark, and
 // records what was learnt about its availability.
 func (u *parentsUnit) finish(ctx context.Context) error {
+	var avails []load.Availability
 	for _, st := range u.states {
-		var marks []load.Watermark
+		var marks []load.Mark
 		move, avail := st.settle(st.key, u.r.Meta.ExtractedAt.UTC())
 		v := u.newest
 		if st.wm.After(v) {
@@ -301,14 +304,18 @@ func (u *parentsUnit) finish(ctx context.Context) error {
 		if move && !v.IsZero() {
 			marks = append(marks, load.Watermark{WatermarkKey: st.key, Value: v})
 		}
-		if err := u.r.flush(ctx, st.b, u.refs, marks...); err != nil {
+		if err := u.st.cut(ctx, st.b, u.refs, marks...); err != nil {
 			return err
 		}
 		if avail != nil {
-			if err := u.r.Warehouse.SetAvailability(ctx, *avail); err != nil {
-				return fatal(err)
-			}
+			avails = append(avails, *avail)
 		}
+	}
+	if err := u.st.wait(); err != nil {
+		return err
+	}
+	if err := u.r.Warehouse.SetAvailability(ctx, avails...); err != nil {
+		return fatal(err)
 	}
 	return nil
 }

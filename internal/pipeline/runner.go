@@ -240,30 +240,14 @@ type unit struct {
 	run   func(ctx context.Context) error
 }
 
-// flush stores what b and refs hold: dimension rows first, so that every
-// id a fact row references is already in its table, then the fact rows
-// with marks in the same transaction.
-func (r *Runner) flush(ctx context.Context, b *transform.Builder, refs *transform.Referenced, marks ...load.Watermark) error {
-	if err := b.Err(); err != nil {
-		return fmt.Errorf("building %s rows: %w", b.Table().Name, err)
-	}
-	if err := r.flushRefs(ctx, refs); err != nil {
+// flush stores what b and refs hold, with marks; see cut.
+func (r *Runner) flush(ctx context.Context, b *transform.Builder, refs *transform.Referenced, marks ...load.Mark) error {
+	c, err := r.cut(b, refs, marks...)
+	if err != nil {
 		return err
 	}
-	if b.Len() == 0 && len(marks) == 0 {
-		return nil
-	}
-	rec := b.NewRecord()
-	defer rec.Release()
-	n, err := r.Warehouse.AppendFacts(ctx, b.Table(), rec, marks...)
-	if err != nil {
-		return fatal(fmt.Errorf("storing %s: %w", b.Table().Name, err))
-	}
-	r.mu.Lock()
-	r.rows[b.Table().Name] += n
-	r.mu.Unlock()
-	r.Counters.rows(b.Table().Name, n)
-	return nil
+	defer c.release()
+	return r.store(ctx, c)
 }
 
 // full reports whether b should be stored before more rows are added: it
@@ -271,22 +255,7 @@ func (r *Runner) flush(ctx context.Context, b *transform.Builder, refs *transfor
 func (r *Runner) full(b *transform.Builder) bool { return b.Len() >= r.BatchRows || b.Full() }
 
 func (r *Runner) flushRefs(ctx context.Context, refs *transform.Referenced) error {
-	if refs == nil || refs.Len() == 0 {
-		return nil
-	}
-	recs := refs.Records(r.Mem, r.Meta)
-	refs.Reset()
-	defer func() {
-		for _, tr := range recs {
-			tr.Rec.Release()
-		}
-	}()
-	for _, tr := range recs {
-		if err := r.Warehouse.UpsertDimension(ctx, tr.Table, tr.Rec); err != nil {
-			return fatal(fmt.Errorf("storing %s: %w", tr.Table.Name, err))
-		}
-	}
-	return nil
+	return r.flush(ctx, nil, refs)
 }
 
 // upsert stores dimension rows built by fill.

@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/labtrail/labtrail/internal/gitlabfake"
+	"github.com/labtrail/labtrail/internal/gitlabfake/faults"
+)
+
+// benchLatency is the answer time of the server in BenchmarkLatency: about
+// what a GitLab across a continent takes.
+const benchLatency = 50 * time.Millisecond
+
+// BenchmarkLatency measures how close a run comes to the bound a pool of
+// c requests at a time sets against a server that takes benchLatency per
+// answer (c / latency requests a second):
+//
+//   - instance: the BenchmarkFullRun instance; reports requests/s as a
+//     share of that bound (1.0 = the pool never idles);
+//   - big-project: one project of 200,000 events (2,000 pages); reports
+//     the run's time over pages x latency / c (1.0 = perfect).
+func BenchmarkLatency(b *testing.B) {
+	for _, c := range []int{8, 32} {
+		b.Run(fmt.Sprintf("instance/c%d", c), func(b *testing.B) {
+			scale := gitlabfake.Scale{IssuesPerProject: 200, MRsPerProject: 80, EpicsPerGroup: 20,
+				EventsPerProject: 30_000, BigProjectEvents: 60_000}
+			for range b.N {
+				elapsed, requests, _ := latencyRun(b, scale, acmePipeline, c)
+				bound := float64(c) / benchLatency.Seconds()
+				b.ReportMetric(float64(requests)/elapsed.Seconds()/bound, "share-of-bound")
+				b.ReportMetric(float64(requests)/elapsed.Seconds(), "requests/s")
+				b.ReportMetric(float64(requests), "requests")
+			}
+		})
+		b.Run(fmt.Sprintf("big-project/c%d", c), func(b *testing.B) {
+			scale := gitlabfake.Scale{IssuesPerProject: -1, MRsPerProject: -1, EpicsPerGroup: -1,
+				EventsPerProject: 100, BigProjectEvents: 200_000}
+			for range b.N {
+				elapsed, requests, events := latencyRun(b, scale, bigPipeline+"    streams: [events]\n", c)
+				pages := (events + 99) / 100
+				ideal := time.Duration(pages) * benchLatency / time.Duration(c)
+				b.ReportMetric(elapsed.Seconds()/ideal.Seconds(), "time/ideal")
+				b.ReportMetric(float64(requests), "requests")
+				b.ReportMetric(float64(events), "events")
+			}
+		})
+	}
+}
+
+// latencyRun runs pipeline once against a fake instance of scale that
+// answers after benchLatency, with concurrency c, and returns the run's
+// time, requests and events stored.
+func latencyRun(b *testing.B, scale gitlabfake.Scale, pipeline string, c int) (time.Duration, int64, int64) {
+	b.StopTimer()
+	h := newHarness(b, gitlabfake.Options{Seed: 42, Scale: scale}, pipeline)
+	h.batch = 0 // the production default
+	h.cfg.GitLab.Concurrency = c
+	h.fake.Faults().Set(faults.Settings{Latency: benchLatency})
+	b.StartTimer()
+	start := time.Now()
+	res, client, err := h.run(context.Background())
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err != nil || len(res.Failures) > 0 {
+		b.Fatalf("run: %v %+v", err, res.Failures)
+	}
+	return elapsed, client.Stats.Requests.Load(), res.Rows["events"]
+}
