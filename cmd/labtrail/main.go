@@ -39,6 +39,7 @@ Usage:
   labtrail run      -c FILE [--quiet] [--log-format text|json] [--summary FILE] [--no-progress]
   labtrail validate -c FILE
   labtrail status   -c FILE
+  labtrail plan     -c FILE [--format table|json]
   labtrail sql      -c FILE [--format table|csv|json] [QUERY]
   labtrail compact  -c FILE
   labtrail version
@@ -70,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdSQL(ctx, rest, os.Stdin, stdout, stderr)
 	case "compact":
 		return cmdCompact(ctx, rest, stdout, stderr)
+	case "plan":
+		return cmdPlan(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "labtrail", version)
 		return exitOK

@@ -25,7 +25,9 @@ func date(t *testing.T, s string) time.Time {
 
 func TestRemainingWindows(t *testing.T) {
 	k := load.WatermarkKey{Pipeline: "p", Scope: "project:1", Stream: "events"}
-	win := func(a, b string) load.Window { return load.Window{WatermarkKey: k, First: date(t, a), Last: date(t, b)} }
+	win := func(a, b string) load.Window {
+		return load.Window{WatermarkKey: k, First: date(t, a), Last: date(t, b)}
+	}
 	got := remaining(date(t, "2024-03-01"), []load.Window{
 		win("2024-02-01", "2024-02-10"), // before the start: stale
 		win("2024-02-25", "2024-03-02"), // straddles the start
