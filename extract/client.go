@@ -186,6 +186,11 @@ func NewClient(o Options) (*Client, error) {
 	return c, nil
 }
 
+// MaxPages is the bound on the pages of one listing (gitlab.max_pages).
+// A caller that reads one listing in windows applies it to all of them
+// together: each window is a listing of its own to the pager.
+func (c *Client) MaxPages() int64 { return c.maxPages }
+
 // Throttle exposes the shared throttle (for progress: time spent waiting).
 func (c *Client) Throttle() *Throttle { return c.throttle }
 

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/labtrail/labtrail/extract"
 	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/load"
@@ -57,7 +55,8 @@ func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 		}
 		u := &eventsRun{r: r, pl: pl, src: src, key: key, newest: wm,
 			b: transform.NewBuilder(r.Mem, schemas.Events, r.Meta), refs: transform.NewReferenced(),
-			counters: r.Counters.stream(stream), st: r.newStorer(ctx)}
+			counters: r.Counters.stream(stream), st: r.newStorer(ctx),
+			pages: pageBudget{max: r.Client.MaxPages(), path: "events of " + src.String()}}
 		defer u.b.Release()
 		defer u.st.wait() // stops the storer on error paths; run waits itself
 		for _, d := range done {
@@ -95,6 +94,7 @@ type eventsRun struct {
 	key      load.WatermarkKey
 	counters *StreamCounters
 	st       *storer
+	pages    pageBudget
 
 	mu     sync.Mutex // guards b, refs and newest
 	b      *transform.Builder
@@ -103,25 +103,7 @@ type eventsRun struct {
 }
 
 func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error {
-	q := &windowQueue{todo: windows}
-	q.cond = sync.NewCond(&q.mu)
-	g, gctx := errgroup.WithContext(ctx)
-	for range u.r.Concurrency {
-		g.Go(func() error {
-			for {
-				w, ok := q.next()
-				if !ok {
-					return nil
-				}
-				parts, err := u.read(gctx, w)
-				q.finish(parts, err)
-				if err != nil {
-					return err
-				}
-			}
-		})
-	}
-	if err := g.Wait(); err != nil {
+	if err := drain(ctx, u.r.Concurrency, windows, u.read); err != nil {
 		return err
 	}
 	var marks []load.Mark
@@ -132,44 +114,6 @@ func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error 
 		return err
 	}
 	return u.st.wait()
-}
-
-// windowQueue hands windows to a unit's workers. A split window's parts go
-// to the front, so that windows finish (and are recorded) roughly in day
-// order instead of all at once at the end: a stopped run then leaves most
-// of what it read recorded.
-type windowQueue struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	todo   []extract.DayWindow
-	busy   int
-	failed bool
-}
-
-// next returns the next window, waiting while others are read (they may
-// split); false when there is none left or a window failed.
-func (q *windowQueue) next() (extract.DayWindow, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for len(q.todo) == 0 && q.busy > 0 && !q.failed {
-		q.cond.Wait()
-	}
-	if len(q.todo) == 0 || q.failed {
-		return extract.DayWindow{}, false
-	}
-	w := q.todo[0]
-	q.todo = q.todo[1:]
-	q.busy++
-	return w, true
-}
-
-func (q *windowQueue) finish(parts []extract.DayWindow, err error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.busy--
-	q.todo = append(parts, q.todo...)
-	q.failed = q.failed || err != nil
-	q.cond.Broadcast()
 }
 
 // read reads window w, or, if its first page shows it too big for one
@@ -205,6 +149,9 @@ func (u *eventsRun) add(ctx context.Context, evs []extract.Event, newest *time.T
 	u.counters.page(len(evs))
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if err := u.pages.take(); err != nil {
+		return err
+	}
 	for i := range evs {
 		e := &evs[i]
 		if e.CreatedAt.Before(u.pl.Since) {

@@ -22,31 +22,49 @@ type listedParent struct {
 	UpdatedAt time.Time
 }
 
-// lister pages a parent kind from since on, handing each page to fn after
-// storing the parents themselves as dimension rows.
-type lister func(ctx context.Context, since time.Time, fn func([]listedParent) error) error
+// lister pages the parents of one kind updated in w, handing each page
+// to fn after storing the parents themselves as dimension rows. split,
+// when not nil, first sees the first page's extent and the oldest
+// updated_at on it, and may stop the listing there (the lister then
+// reports true) to read w in parts instead.
+type lister func(ctx context.Context, w extract.UpdatedWindow, split func(extract.Extent, time.Time) bool,
+	fn func([]listedParent) error) (bool, error)
 
 // lister returns the listing of parents of kind k in the scope with id
 // scopeID (a project for issues and merge requests, a group for epics).
 func (r *Runner) lister(k schemas.ParentKind, scopeID int64) lister {
-	return func(ctx context.Context, since time.Time, fn func([]listedParent) error) error {
-		switch k {
-		case schemas.ParentIssue:
-			return r.Client.Issues(ctx, scopeID, since, parentPage(ctx, r, k, fn, transform.AppendIssue,
-				func(it *extract.Issue) listedParent {
-					return listedParent{extract.Parent{Type: k, ID: it.ID, IID: it.IID, ProjectID: it.ProjectID}, it.UpdatedAt}
-				}))
-		case schemas.ParentMergeRequest:
-			return r.Client.MergeRequests(ctx, scopeID, since, parentPage(ctx, r, k, fn, transform.AppendMergeRequest,
-				func(m *extract.MergeRequest) listedParent {
-					return listedParent{extract.Parent{Type: k, ID: m.ID, IID: m.IID, ProjectID: m.ProjectID}, m.UpdatedAt}
-				}))
-		default:
-			return r.Client.Epics(ctx, scopeID, since, parentPage(ctx, r, k, fn, transform.AppendEpic,
-				func(e *extract.Epic) listedParent {
-					return listedParent{extract.Parent{Type: k, ID: e.ID, IID: e.IID, GroupID: e.GroupID}, e.UpdatedAt}
-				}))
+	switch k {
+	case schemas.ParentIssue:
+		return listKind(r, k, scopeID, transform.AppendIssue, func(it *extract.Issue) listedParent {
+			return listedParent{extract.Parent{Type: k, ID: it.ID, IID: it.IID, ProjectID: it.ProjectID}, it.UpdatedAt}
+		})
+	case schemas.ParentMergeRequest:
+		return listKind(r, k, scopeID, transform.AppendMergeRequest, func(m *extract.MergeRequest) listedParent {
+			return listedParent{extract.Parent{Type: k, ID: m.ID, IID: m.IID, ProjectID: m.ProjectID}, m.UpdatedAt}
+		})
+	default:
+		return listKind(r, k, scopeID, transform.AppendEpic, func(e *extract.Epic) listedParent {
+			return listedParent{extract.Parent{Type: k, ID: e.ID, IID: e.IID, GroupID: e.GroupID}, e.UpdatedAt}
+		})
+	}
+}
+
+// listKind is the lister of parents of kind k, whose entity is T: add
+// appends one to its dimension table, parent makes it a listedParent.
+func listKind[T any, P extract.ParentRow[T]](r *Runner, k schemas.ParentKind, scopeID int64,
+	add func(*transform.Builder, *transform.Referenced, *T), parent func(*T) listedParent) lister {
+	return func(ctx context.Context, w extract.UpdatedWindow, split func(extract.Extent, time.Time) bool, fn func([]listedParent) error) (bool, error) {
+		var sized func(extract.Extent, []T) bool
+		if split != nil {
+			sized = func(ext extract.Extent, rows []T) bool {
+				var oldest time.Time
+				if len(rows) > 0 {
+					oldest = parent(&rows[0]).UpdatedAt
+				}
+				return split(ext, oldest)
+			}
 		}
+		return extract.ListParents[T, P](ctx, r.Client, k, scopeID, w, sized, parentPage(ctx, r, k, fn, add, parent))
 	}
 }
 
@@ -101,7 +119,9 @@ type parentsUnit struct {
 	fams  []family
 
 	states  []*famState
-	handled map[int64]time.Time // parent id → updated_at already scheduled; listing goroutine only
+	listMu  sync.Mutex          // serialises schedule across listing windows
+	handled map[int64]time.Time // parent id → updated_at already scheduled; under listMu
+	pages   pageBudget          // under listMu
 
 	mu     sync.Mutex // guards the builders, refs, licences and newest
 	st     *storer    // stores the builders' batches in cut order
@@ -113,7 +133,8 @@ func (r *Runner) parentsUnit(pl config.Pipeline, k schemas.ParentKind, scopeID i
 	scope := k.Scope().Key(scopeID)
 	return unit{scope: scope, run: func(ctx context.Context) error {
 		u := &parentsUnit{r: r, pl: pl, kind: k, scope: scope, list: r.lister(k, scopeID), fams: fams,
-			handled: map[int64]time.Time{}, refs: transform.NewReferenced(), st: r.newStorer(ctx)}
+			handled: map[int64]time.Time{}, refs: transform.NewReferenced(), st: r.newStorer(ctx),
+			pages: pageBudget{max: r.Client.MaxPages(), path: k.Table().Name + " of " + scope}}
 		defer u.release()
 		defer u.st.wait() // stops the storer on error paths; finish waits itself
 		return u.run(ctx)
@@ -125,16 +146,12 @@ func (u *parentsUnit) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	listing := u.r.Counters.stream(u.kind.Table().Name)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(u.r.Concurrency)
-	listErr := u.list(gctx, listFrom, func(ps []listedParent) error {
-		listing.page(len(ps))
-		for _, p := range ps {
-			u.schedule(gctx, g, p)
-		}
-		return nil
-	})
+	listErr := drain(gctx, u.r.Concurrency, []extract.UpdatedWindow{{From: listFrom}},
+		func(lctx context.Context, w extract.UpdatedWindow) ([]extract.UpdatedWindow, error) {
+			return u.listWindow(lctx, gctx, g, w)
+		})
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -200,10 +217,77 @@ func oldest(ts []time.Time) time.Time {
 	return o
 }
 
+// listWindow lists the parents updated in w (on ctx) and schedules their
+// fetches on g (on gctx, g's context: they outlive the listing), or, if
+// w's first page shows it too long for one chain of pages, returns its
+// parts to list instead.
+func (u *parentsUnit) listWindow(ctx, gctx context.Context, g *errgroup.Group, w extract.UpdatedWindow) ([]extract.UpdatedWindow, error) {
+	listing := u.r.Counters.stream(u.kind.Table().Name)
+	var parts []extract.UpdatedWindow
+	split, err := u.list(ctx, w, func(ext extract.Extent, oldest time.Time) bool {
+		parts = u.split(w, ext, oldest)
+		return len(parts) > 1
+	}, func(ps []listedParent) error {
+		listing.page(len(ps))
+		u.listMu.Lock()
+		defer u.listMu.Unlock()
+		if err := u.pages.take(); err != nil {
+			return err
+		}
+		for _, p := range ps {
+			u.schedule(gctx, g, p)
+		}
+		return nil
+	})
+	if err != nil || !split {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// minListWindow is the shortest span of updated_at a listing is split to.
+const minListWindow = time.Minute
+
+// split decides from window w's first page whether to list it in parts,
+// and returns them (none: list it whole): as eventsRun.split, by spans of
+// updated_at from the oldest one seen (the listing is ordered by it) to
+// now, the first part starting where w does and the last one open-ended
+// if w is, so that the parts cover w. Parts share their boundary instant;
+// a parent updated at it comes twice and is scheduled once.
+func (u *parentsUnit) split(w extract.UpdatedWindow, ext extract.Extent, oldest time.Time) []extract.UpdatedWindow {
+	if ext.Known() && ext.TotalPages <= splitPages {
+		return nil
+	}
+	from, until := w.From, w.Until
+	if oldest = oldest.UTC().Truncate(time.Millisecond); oldest.After(from) {
+		from = oldest
+	}
+	if until.IsZero() {
+		until = u.r.Client.ServerNow().UTC()
+	}
+	n := 2 * u.r.Concurrency // GitLab stopped counting: more than 100 pages
+	if ext.Known() {
+		n = int((ext.TotalPages + splitPages - 1) / splitPages)
+	}
+	span := until.Sub(from)
+	if n = min(n, int(span/minListWindow)); n < 2 {
+		return nil
+	}
+	parts := make([]extract.UpdatedWindow, n)
+	for i := range n {
+		parts[i] = extract.UpdatedWindow{
+			From:  from.Add(span * time.Duration(i) / time.Duration(n)).Truncate(time.Millisecond),
+			Until: from.Add(span * time.Duration(i+1) / time.Duration(n)).Truncate(time.Millisecond),
+		}
+	}
+	parts[0].From, parts[n-1].Until = w.From, w.Until
+	return parts
+}
+
 // schedule queues the fetches a listed parent needs: one per family whose
 // watermark (less the overlap) it changed after. A parent delivered again
-// by the inclusive cursor, unchanged, is skipped. It runs on the listing
-// goroutine.
+// by the inclusive cursor or by two windows, unchanged, is skipped. It runs
+// under listMu.
 func (u *parentsUnit) schedule(ctx context.Context, g *errgroup.Group, p listedParent) {
 	if at, ok := u.handled[p.ID]; ok && !p.UpdatedAt.After(at) {
 		return

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -174,4 +175,77 @@ func TestBigListingIsReadInWindowsAndResumesOnlyUnfinished(t *testing.T) {
 		t.Errorf("the resumed run made %d windowed requests after %s finished windows; a full run makes %d", again.Load(), done[0], all.Load())
 	}
 	t.Logf("full run: %d windowed requests; resumed after %s finished windows: %d", all.Load(), done[0], again.Load())
+}
+
+// A listing's parts cover it: the first starts where it does, each ends
+// where the next starts (that instant is listed twice and de-duplicated),
+// and only the last is open, if the listing is.
+func TestListingSplitCoversTheWindow(t *testing.T) {
+	client, err := extract.NewClient(extract.Options{BaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &parentsUnit{r: &Runner{Client: client, Concurrency: 4}}
+	since := date(t, "2024-01-01")
+	unknown := extract.Extent{Total: -1, TotalPages: -1}
+	for _, tc := range []struct {
+		name   string
+		w      extract.UpdatedWindow
+		ext    extract.Extent
+		oldest time.Time
+		parts  int
+	}{
+		{"short listing", extract.UpdatedWindow{From: since}, extract.Extent{Total: 300, TotalPages: 3}, since, 0},
+		{"uncounted, open", extract.UpdatedWindow{From: since}, unknown, since.Add(time.Hour), 8},
+		{"counted", extract.UpdatedWindow{From: since}, extract.Extent{Total: 3000, TotalPages: 30}, time.Time{}, 4},
+		{"closed", extract.UpdatedWindow{From: since, Until: since.Add(time.Hour)}, unknown, time.Time{}, 8},
+		{"too short to split", extract.UpdatedWindow{From: since, Until: since.Add(90 * time.Second)}, unknown, time.Time{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parts := u.split(tc.w, tc.ext, tc.oldest)
+			if len(parts) != tc.parts {
+				t.Fatalf("%d parts %v, want %d", len(parts), parts, tc.parts)
+			}
+			for i, p := range parts {
+				if i == 0 && !p.From.Equal(tc.w.From) {
+					t.Errorf("first part from %v, window from %v", p.From, tc.w.From)
+				}
+				if i < len(parts)-1 && (!p.Until.Equal(parts[i+1].From) || p.Until.IsZero()) {
+					t.Errorf("parts %d and %d do not meet: %v %v", i, i+1, p, parts[i+1])
+				}
+				if i == len(parts)-1 && !p.Until.Equal(tc.w.Until) {
+					t.Errorf("last part until %v, window until %v", p.Until, tc.w.Until)
+				}
+			}
+		})
+	}
+}
+
+// A project with more issues than one chain of listing pages should carry
+// is listed in windows, and still reads every issue's events once.
+func TestLongParentListingIsReadInWindows(t *testing.T) {
+	scale := smallScale()
+	scale.IssuesPerProject = 1000
+	scale.MRsPerProject = 5
+	h := newHarness(t, gitlabfake.Options{Seed: 14, Scale: scale}, `  - name: big
+    projects: [acme/platform/big]
+    since: 2024-01-01
+`)
+	var windowed atomic.Int64
+	h.setHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/issues") && r.URL.Query().Get("updated_before") != "" {
+			windowed.Add(1)
+		}
+		h.fake.ServeHTTP(w, r)
+	}))
+	h.mustRun()
+	if windowed.Load() == 0 {
+		t.Fatal("the issue listing was not read in windows")
+	}
+	scope := wt.ScopeOf(h.fake.Data(), nil, []string{"acme/platform/big"}, nil)
+	h.withDB(func(db *sql.DB) { wt.CheckExact(t, db, h.cfg.Warehouse.Parquet, h.fake.Data(), scope) })
+	h.fake.AddActivity(15)
+	h.mustRun()
+	h.withDB(func(db *sql.DB) { wt.CheckExact(t, db, h.cfg.Warehouse.Parquet, h.fake.Data(), scope) })
+	t.Logf("%d windowed issue listing requests", windowed.Load())
 }
