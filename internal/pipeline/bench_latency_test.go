@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -53,6 +55,11 @@ func BenchmarkLatency(b *testing.B) {
 // latencyRun runs pipeline once against a fake instance of scale that
 // answers after benchLatency, with concurrency c, and returns the run's
 // time, requests and events stored.
+//
+// It also reports cpu-s, the CPU time the process (server included) used
+// during the run, and cpu-bound, that time over elapsed x GOMAXPROCS: near
+// 1 the run waited for CPU, not for the server, and the latency bound
+// cannot be reached on this machine whatever the concurrency.
 func latencyRun(b *testing.B, scale gitlabfake.Scale, pipeline string, c int) (time.Duration, int64, int64) {
 	b.StopTimer()
 	h := newHarness(b, gitlabfake.Options{Seed: 42, Scale: scale}, pipeline)
@@ -60,12 +67,25 @@ func latencyRun(b *testing.B, scale gitlabfake.Scale, pipeline string, c int) (t
 	h.cfg.GitLab.Concurrency = c
 	h.fake.Faults().Set(faults.Settings{Latency: benchLatency})
 	b.StartTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	res, client, err := h.run(context.Background())
 	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
 	b.StopTimer()
+	b.ReportMetric(cpu.Seconds(), "cpu-s")
+	b.ReportMetric(cpu.Seconds()/elapsed.Seconds()/float64(runtime.GOMAXPROCS(0)), "cpu-bound")
 	if err != nil || len(res.Failures) > 0 {
 		b.Fatalf("run: %v %+v", err, res.Failures)
 	}
 	return elapsed, client.Stats.Requests.Load(), res.Rows["events"]
+}
+
+// cpuTime is the user and system CPU time this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -31,9 +31,10 @@ const day = 24 * time.Hour
 // windows read in parallel when the listing is big.
 //
 // Windows make crash recovery finer, not the watermark looser: a finished
-// window whose days are all in the past is recorded (load.Window) with its
-// last rows, so that a run that stops half way re-reads only the windows
-// it had not finished; the watermark moves only when every window is
+// window whose days are all in the past is recorded (load.Window) with the
+// first batch stored after it finished (which holds its last rows), so
+// that a run that stops half way re-reads only the windows it had not
+// finished, and those of its last batch; the watermark moves only when every window is
 // stored. The window that reaches today is never recorded: rows can still
 // arrive in it.
 func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
@@ -96,16 +97,18 @@ type eventsRun struct {
 	st       *storer
 	pages    pageBudget
 
-	mu     sync.Mutex // guards b, refs and newest
-	b      *transform.Builder
-	refs   *transform.Referenced
-	newest time.Time // newest created_at stored (not future-dated)
+	mu       sync.Mutex  // guards b, refs, finished and newest
+	finished []load.Mark // windows whose rows are all in b or stored, not yet recorded
+	b        *transform.Builder
+	refs     *transform.Referenced
+	newest   time.Time // newest created_at stored (not future-dated)
 }
 
 func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error {
 	if err := drain(ctx, u.r.Concurrency, windows, u.read); err != nil {
 		return err
 	}
+	// The watermark forgets the finished windows: no need to record them.
 	var marks []load.Mark
 	if !u.newest.IsZero() {
 		marks = append(marks, load.Watermark{WatermarkKey: u.key, Value: u.newest})
@@ -119,7 +122,7 @@ func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error 
 // read reads window w, or, if its first page shows it too big for one
 // chain of pages, returns its parts instead (the first page is then read
 // again by the first part: one request per split). A finished window
-// that lies in the past is recorded with its last rows.
+// that lies in the past is recorded with the next batch stored.
 func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.DayWindow, error) {
 	var parts []extract.DayWindow
 	var newest time.Time
@@ -140,7 +143,12 @@ func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.Da
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return nil, u.st.cut(ctx, u.b, u.refs, load.Window{WatermarkKey: u.key, First: w.First, Last: w.Last, Newest: newest})
+	// The window's last rows are in the builder: its mark commits with
+	// the next batch cut, whenever that is. Cutting a batch per window
+	// instead wrote hundreds of small batches (each a transaction, fsyncs
+	// and Parquet files) and made storing the bottleneck of a backfill.
+	u.finished = append(u.finished, load.Window{WatermarkKey: u.key, First: w.First, Last: w.Last, Newest: newest})
+	return nil, nil
 }
 
 // add appends a page's events to the unit's builder, storing a batch when
@@ -168,7 +176,9 @@ func (u *eventsRun) add(ctx context.Context, evs []extract.Event, newest *time.T
 		}
 	}
 	if u.r.full(u.b) {
-		return u.st.cut(ctx, u.b, u.refs)
+		marks := u.finished
+		u.finished = nil
+		return u.st.cut(ctx, u.b, u.refs, marks...)
 	}
 	return nil
 }
