@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labtrail/labtrail/internal/gitlabfake"
 	"github.com/labtrail/labtrail/schemas"
 )
 
@@ -237,5 +238,63 @@ func TestAuditEventsRefuseAWindowOverThirtyDays(t *testing.T) {
 	err := c.AuditEvents(context.Background(), AuditScope{Kind: schemas.ScopeInstance}, w, func([]AuditEvent) error { return nil })
 	if err == nil || len(srv.queries) != 0 {
 		t.Fatalf("err = %v after %d requests, want a refusal before any", err, len(srv.queries))
+	}
+}
+
+// Against the fake GitLab, which answers 405 to any order but id
+// descending and 400 to an instance window over 30 days: walking the
+// windows from long before the history to now reads every audit event of
+// a project and of the instance exactly once (the edge rows at day
+// boundaries included), and every request asked for the one order GitLab
+// accepts.
+func TestAuditEventsAgainstTheFakeAreExact(t *testing.T) {
+	fake := gitlabfake.New(gitlabfake.Options{Seed: 4, Token: testToken})
+	var mu sync.Mutex
+	var bad []string
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("sort") != "desc" || q.Get("order_by") != "id" || q.Get("pagination") != "keyset" {
+			mu.Lock()
+			bad = append(bad, r.URL.RawQuery)
+			mu.Unlock()
+		}
+		fake.ServeHTTP(w, r)
+	})
+	d := fake.Data()
+	from := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, s := range []AuditScope{{Kind: schemas.ScopeProject, ID: gitlabfake.APIProjectID}, {Kind: schemas.ScopeInstance}} {
+		seen := map[int64]int{}
+		for _, w := range AuditWindows(from, d.Now) {
+			err := c.AuditEvents(context.Background(), s, w, func(es []AuditEvent) error {
+				for _, e := range es {
+					seen[e.ID]++
+					if e.CreatedAt.Before(w.From.Truncate(time.Millisecond)) || e.CreatedAt.After(w.Until) {
+						t.Errorf("%s: event %d at %s outside its window %s..%s", s, e.ID, e.CreatedAt, w.From, w.Until)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		want := 0
+		for _, e := range d.AuditEvents {
+			if s.Kind == schemas.ScopeInstance || e.EntityType == "Project" && e.EntityID == s.ID {
+				want++
+				if seen[e.ID] != 1 {
+					t.Errorf("%s: event %d at %s read %d times", s, e.ID, e.CreatedAt.Format(time.RFC3339Nano), seen[e.ID])
+				}
+			}
+		}
+		if len(seen) != want || want < 100 {
+			t.Errorf("%s: read %d events, want %d", s, len(seen), want)
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%d requests asked for another order, e.g. %s", len(bad), bad[0])
+	}
+	if fake.Requests()["audit_events"] < 2*len(AuditWindows(from, d.Now)) {
+		t.Errorf("%d audit requests", fake.Requests()["audit_events"])
 	}
 }
