@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/load"
+	"github.com/labtrail/labtrail/schemas"
+	"github.com/labtrail/labtrail/transform"
 )
 
 // drain reads windows of a listing with workers goroutines: do reads one
@@ -90,4 +95,112 @@ func (q *windowQueue[W]) finish(parts []W, err error) {
 	q.todo = append(parts, q.todo...)
 	q.failed = q.failed || err != nil
 	q.cond.Broadcast()
+}
+
+// windowed is what a unit reading one stream's listing in windows keeps
+// (an Events API source, a scope's audit events): the rows it has not
+// stored yet and the newest row time it has, for the watermark. Windows
+// are read in parallel, so b, refs and newest are under mu; batches are
+// stored in cut order by st.
+type windowed struct {
+	r        *Runner
+	pl       config.Pipeline
+	key      load.WatermarkKey
+	counters *StreamCounters
+	st       *storer
+	pages    pageBudget
+
+	mu     sync.Mutex
+	b      *transform.Builder
+	refs   *transform.Referenced
+	newest time.Time // newest row time stored (not future-dated), or the watermark's
+}
+
+// openWindowed starts a windowed run of the stream with key, whose rows
+// go to table t: it reads the stream's watermark (as far as it is
+// trusted) and the windows an earlier run finished, and returns where the
+// run starts (since, or the watermark when later) and those windows. The
+// caller closes the run.
+func (r *Runner) openWindowed(ctx context.Context, pl config.Pipeline, key load.WatermarkKey, t schemas.Table) (*windowed, time.Time, []load.Window, error) {
+	wm, ok, err := r.Warehouse.Watermark(ctx, key)
+	if err != nil {
+		return nil, time.Time{}, nil, fatal(err)
+	}
+	wm, ok = r.trusted(key, wm, ok)
+	from := pl.Since
+	if ok && wm.After(from) {
+		from = wm
+	}
+	done, err := r.Warehouse.Windows(ctx, key)
+	if err != nil {
+		return nil, time.Time{}, nil, fatal(err)
+	}
+	u := &windowed{r: r, pl: pl, key: key, newest: wm, b: transform.NewBuilder(r.Mem, t, r.Meta), refs: transform.NewReferenced(),
+		counters: r.Counters.stream(key.Stream), st: r.newStorer(ctx),
+		pages: pageBudget{max: r.Client.MaxPages(), path: key.Stream + " of " + key.Scope}}
+	for _, d := range done {
+		if d.Newest.After(u.newest) {
+			u.newest = d.Newest
+		}
+	}
+	return u, from, done, nil
+}
+
+// close releases the run's builder and stops its storer (on error paths:
+// finish waits for it itself).
+func (u *windowed) close() {
+	u.st.wait()
+	u.b.Release()
+}
+
+// addPage appends the rows of a page created at or after since (add
+// appends one, under the lock), storing a batch when the builder is full,
+// and moves newest (its window's) and the run's newest past every row not
+// dated after the server's clock.
+func addPage[T any](ctx context.Context, u *windowed, rows []T, created func(*T) time.Time, add func(*T), newest *time.Time) error {
+	u.counters.page(len(rows))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.pages.take(); err != nil {
+		return err
+	}
+	for i := range rows {
+		t := created(&rows[i])
+		if t.Before(u.pl.Since) {
+			continue
+		}
+		add(&rows[i])
+		if !u.r.future(u.pl.Name, u.key.Scope, u.key.Stream, t) {
+			if t.After(*newest) {
+				*newest = t
+			}
+			if t.After(u.newest) {
+				u.newest = t
+			}
+		}
+	}
+	if u.r.full(u.b) {
+		return u.st.cut(ctx, u.b, u.refs)
+	}
+	return nil
+}
+
+// record stores what the run holds with w, a window it finished.
+func (u *windowed) record(ctx context.Context, w load.Window) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.st.cut(ctx, u.b, u.refs, w)
+}
+
+// finish stores what the run holds with the watermark at value (none when
+// zero) and waits until every batch is stored.
+func (u *windowed) finish(ctx context.Context, value time.Time) error {
+	var marks []load.Mark
+	if !value.IsZero() {
+		marks = append(marks, load.Watermark{WatermarkKey: u.key, Value: value})
+	}
+	if err := u.st.cut(ctx, u.b, u.refs, marks...); err != nil {
+		return err
+	}
+	return u.st.wait()
 }
