@@ -37,16 +37,11 @@ const day = 24 * time.Hour
 // arrive in it.
 func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
 	key := load.WatermarkKey{Pipeline: pl.Name, Scope: src.String(), Stream: schemas.EventsStream.Name()}
-	return unit{scope: src.String(), run: func(ctx context.Context) error {
-		w, from, done, err := r.openWindowed(ctx, pl, key, schemas.Events)
-		if err != nil {
-			return err
-		}
-		defer w.close()
+	return r.windowedUnit(pl, key, schemas.Events, func(ctx context.Context, w *windowed, from time.Time, done []load.Window) error {
 		u := &eventsRun{windowed: w, src: src}
 		first := from.UTC().Truncate(day).AddDate(0, 0, 1-eventsOverlapDays)
 		return u.run(ctx, remaining(first, done))
-	}}
+	})
 }
 
 // remaining returns the windows from day first on that done does not

@@ -116,38 +116,42 @@ type windowed struct {
 	newest time.Time // newest row time stored (not future-dated), or the watermark's
 }
 
-// openWindowed starts a windowed run of the stream with key, whose rows
-// go to table t: it reads the stream's watermark (as far as it is
-// trusted) and the windows an earlier run finished, and returns where the
-// run starts (since, or the watermark when later) and those windows. The
-// caller closes the run.
-func (r *Runner) openWindowed(ctx context.Context, pl config.Pipeline, key load.WatermarkKey, t schemas.Table) (*windowed, time.Time, []load.Window, error) {
-	wm, ok, err := r.Warehouse.Watermark(ctx, key)
-	if err != nil {
-		return nil, time.Time{}, nil, fatal(err)
-	}
-	wm, ok = r.trusted(key, wm, ok)
-	from := pl.Since
-	if ok && wm.After(from) {
-		from = wm
-	}
-	done, err := r.Warehouse.Windows(ctx, key)
-	if err != nil {
-		return nil, time.Time{}, nil, fatal(err)
-	}
-	u := &windowed{r: r, pl: pl, key: key, newest: wm, b: transform.NewBuilder(r.Mem, t, r.Meta), refs: transform.NewReferenced(),
-		counters: r.Counters.stream(key.Stream), st: r.newStorer(ctx),
-		pages: pageBudget{max: r.Client.MaxPages(), path: key.Stream + " of " + key.Scope}}
-	for _, d := range done {
-		if d.Newest.After(u.newest) {
-			u.newest = d.Newest
+// windowedUnit is the unit of a windowed run of the stream with key,
+// whose rows go to table t: it reads the stream's watermark (as far as it
+// is trusted) and the windows an earlier run finished, and hands read the
+// run, where it starts (since, or the watermark when later) and those
+// windows; it closes the run after.
+func (r *Runner) windowedUnit(pl config.Pipeline, key load.WatermarkKey, t schemas.Table,
+	read func(ctx context.Context, u *windowed, from time.Time, done []load.Window) error) unit {
+	return unit{scope: key.Scope, run: func(ctx context.Context) error {
+		wm, ok, err := r.Warehouse.Watermark(ctx, key)
+		if err != nil {
+			return fatal(err)
 		}
-	}
-	return u, from, done, nil
+		wm, ok = r.trusted(key, wm, ok)
+		from := pl.Since
+		if ok && wm.After(from) {
+			from = wm
+		}
+		done, err := r.Warehouse.Windows(ctx, key)
+		if err != nil {
+			return fatal(err)
+		}
+		u := &windowed{r: r, pl: pl, key: key, newest: wm, b: transform.NewBuilder(r.Mem, t, r.Meta), refs: transform.NewReferenced(),
+			counters: r.Counters.stream(key.Stream), st: r.newStorer(ctx),
+			pages: pageBudget{max: r.Client.MaxPages(), path: key.Stream + " of " + key.Scope}}
+		defer u.close()
+		for _, d := range done {
+			if d.Newest.After(u.newest) {
+				u.newest = d.Newest
+			}
+		}
+		return read(ctx, u, from, done)
+	}}
 }
 
-// close releases the run's builder and stops its storer (on error paths:
-// finish waits for it itself).
+// close stops the run's storer (on error paths: finish waits for it
+// itself) and releases its builder.
 func (u *windowed) close() {
 	u.st.wait()
 	u.b.Release()
