@@ -6,9 +6,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/labtrail/labtrail/extract"
 	"github.com/labtrail/labtrail/internal/gitlabfake"
 	wt "github.com/labtrail/labtrail/internal/warehousetest"
+	"github.com/labtrail/labtrail/load"
 )
 
 // The acme pipeline with audit events: its projects' (one of them in a
@@ -165,5 +168,56 @@ func TestInstanceAuditEventsRefusedToNonAdministrators(t *testing.T) {
 	}
 	if got := h.query("SELECT count(*) FROM _labtrail_watermarks WHERE stream = 'audit_events' AND scope IN ('instance', 'project:104')"); got[0] != "0" {
 		t.Errorf("a refused scope has a watermark: %v", got)
+	}
+}
+
+// A run's audit windows start at the watermark's instant, leave out the
+// windows an earlier run finished, and otherwise cover every instant up
+// to now once: each window at most 30 days, each a microsecond after the
+// one before it or exactly where a finished one ends.
+func TestAuditWindowsLeaveOutFinishedOnes(t *testing.T) {
+	k := load.WatermarkKey{Pipeline: "p", Scope: "group:10", Stream: "audit_events"}
+	from := date(t, "2024-01-01").Add(13*time.Hour + 1234567*time.Nanosecond)
+	now := date(t, "2024-06-10").Add(9 * time.Hour)
+	done := []load.Window{
+		{WatermarkKey: k, First: date(t, "2024-01-31"), Last: date(t, "2024-03-01")},
+		{WatermarkKey: k, First: date(t, "2024-03-31"), Last: date(t, "2024-04-29")},
+	}
+	ws := auditWindows(from, done, now)
+	covered := func(at time.Time) int {
+		n := 0
+		for _, w := range ws {
+			if !at.Before(w.From) && !at.After(w.Until) {
+				n++
+			}
+		}
+		for _, d := range done {
+			if !at.Before(d.First) && at.Before(d.Last.Add(day)) {
+				n++
+			}
+		}
+		return n
+	}
+	if !ws[0].From.Equal(from) {
+		t.Errorf("first window starts at %s, want the watermark %s", ws[0].From, from)
+	}
+	for i, w := range ws {
+		if w.Until.Sub(w.From) > extract.MaxAuditWindow || w.Until.Before(w.From) {
+			t.Errorf("window %d: %s..%s", i, w.From, w.Until)
+		}
+		for _, at := range []time.Time{w.From, w.Until, w.From.Add(-extract.AuditResolution), w.Until.Add(extract.AuditResolution)} {
+			if at.Before(from) || at.After(now) {
+				continue
+			}
+			if n := covered(at); n != 1 {
+				t.Errorf("%s is in %d windows", at.Format(time.RFC3339Nano), n)
+			}
+		}
+	}
+	if last := ws[len(ws)-1]; last.Until.Before(now) {
+		t.Errorf("the windows end at %s, before now", last.Until)
+	}
+	if len(ws) != 4 {
+		t.Errorf("%d windows, want 4: %v", len(ws), ws)
 	}
 }
