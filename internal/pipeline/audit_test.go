@@ -76,6 +76,14 @@ func TestAuditEventsFullThenIncrementalAreExact(t *testing.T) {
 	if got := h.query("SELECT count(*) FROM _labtrail_windows WHERE stream = 'audit_events'"); got[0] != "0" {
 		t.Errorf("%s windows left after a finished run", got[0])
 	}
+	// details is JSON text DuckDB reads as such, in the table and in Parquet.
+	for _, src := range []string{"audit_events", "read_parquet('" + h.cfg.Warehouse.Parquet + "/audit_events/**/*.parquet', hive_partitioning = true)"} {
+		got := h.query("SELECT count(*) > 0, min(typeof(details)), min(typeof(created_at)) FROM " + src +
+			" WHERE json_extract_string(details, '$.change') = 'visibility'")
+		if len(got) != 1 || got[0] != "true|VARCHAR|TIMESTAMP WITH TIME ZONE" {
+			t.Errorf("%s: %v", src, got)
+		}
+	}
 
 	sum := h.fake.AddActivity(2)
 	if sum.AuditEvents == 0 {
