@@ -132,6 +132,17 @@ func (e *IterationEvent) key() int64 { return e.ID }
 func (e *WeightEvent) check() error { return resourceEvent("weight", e.ID, e.CreatedAt, e.User) }
 func (e *WeightEvent) key() int64   { return e.ID }
 
+func (e *AuditEvent) check() error {
+	if err := needID("audit event", e.ID); err != nil {
+		return err
+	}
+	if e.CreatedAt.IsZero() {
+		return fmt.Errorf("audit event %d has no created_at", e.ID)
+	}
+	return nil
+}
+func (e *AuditEvent) key() int64 { return e.ID }
+
 // parent checks a listed issue, merge request or epic: its id is the
 // dimension key, its iid and owner address its resource events, and its
 // updated_at is the listing's cursor and the unit's watermark.

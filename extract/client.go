@@ -143,7 +143,12 @@ type Client struct {
 	backoffBase time.Duration
 	log         *slog.Logger
 	clock       serverClock
-	Stats       Stats
+	// origin is gitlab.url's scheme, host and port, and api the path
+	// under which /api/v4 routes live: a keyset listing's next-page URL
+	// is followed only if it lies there (see listKeyset).
+	origin *url.URL
+	api    string
+	Stats  Stats
 }
 
 // NewClient builds a client. It sends nothing.
@@ -181,6 +186,8 @@ func NewClient(o Options) (*Client, error) {
 		maxPages:    o.MaxPages,
 		backoffBase: o.BackoffBase,
 		log:         o.Logger,
+		origin:      origin,
+		api:         origin.EscapedPath() + "/api/v4/",
 	}
 	c.throttle = newThrottle(o.RequestsPerSecond, o.Concurrency, o.MaxWait, &c.clock)
 	return c, nil
@@ -206,6 +213,29 @@ const maxThrottledAttempts = 50
 // errorExcerptBytes is how much of an error body a message quotes.
 const errorExcerptBytes = 300
 
+// request is what one GET asks for: path (under /api/v4) with query q,
+// or, for the pages of a keyset listing after its first, the URL the
+// server named (next), already checked to lie on the origin and path.
+type request struct {
+	path   string
+	q      url.Values
+	next   *url.URL
+	keyset bool  // the answer's next page is a Link URL, not a page number
+	page   int64 // the page's number in a keyset listing, for messages
+}
+
+// endpoint names the request in messages: the path and page, never the
+// query (a cursor is the server's text).
+func (r request) endpoint() string {
+	switch {
+	case r.keyset:
+		return r.path + " keyset page " + strconv.FormatInt(r.page, 10)
+	case r.q.Get("page") != "":
+		return r.path + " page " + r.q.Get("page")
+	}
+	return r.path
+}
+
 // get fetches one page of path with query q, decodes it into v, checks it
 // with check (when not nil) and returns the next page number (0 when this
 // was the last page). It retries 429 (after the pool-wide pause), 5xx,
@@ -213,13 +243,15 @@ const errorExcerptBytes = 300
 // fail check, so that a page is either wholly read and trusted or not used
 // at all. A body that is valid JSON of the wrong shape is not retried.
 func (c *Client) get(ctx context.Context, path string, q url.Values, v any, check func() error) (page, error) {
-	endpoint := path
-	if p := q.Get("page"); p != "" {
-		endpoint += " page " + p
-	}
+	return c.fetch(ctx, request{path: path, q: q}, v, check)
+}
+
+// fetch is get for any request.
+func (c *Client) fetch(ctx context.Context, r request, v any, check func() error) (page, error) {
+	endpoint := r.endpoint()
 	faults, throttled := 0, 0
 	for {
-		pg, status, retryAfter, err := c.attempt(ctx, path, q, v, check)
+		pg, status, retryAfter, err := c.attempt(ctx, r, v, check)
 		if err == nil {
 			return pg, nil
 		}
@@ -282,7 +314,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 // faults below HTTP (network, timeout, cut-off, oversized or invalid body,
 // a page that fails check), which are retryable, and -1 for errors that no
 // retry can mend.
-func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, check func() error) (pg page, status int, retryAfter time.Duration, err error) {
+func (c *Client) attempt(ctx context.Context, r request, v any, check func() error) (pg page, status int, retryAfter time.Duration, err error) {
 	if err := c.throttle.Wait(ctx); err != nil {
 		return page{}, 0, 0, err
 	}
@@ -291,9 +323,17 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 	}
 	defer c.sem.Release(1)
 
-	req, err := c.gl.NewRequest(http.MethodGet, path, nil, []gitlab.RequestOptionFunc{
+	req, err := c.gl.NewRequest(http.MethodGet, r.path, nil, []gitlab.RequestOptionFunc{
 		gitlab.WithContext(ctx),
-		func(r *retryablehttp.Request) error { r.URL.RawQuery = q.Encode(); return nil },
+		func(req *retryablehttp.Request) error {
+			if r.next != nil {
+				u := *r.next // as the server gave it: its cursor is opaque
+				req.URL = &u
+				return nil
+			}
+			req.URL.RawQuery = r.q.Encode()
+			return nil
+		},
 	})
 	if err != nil {
 		return page{}, -1, 0, fmt.Errorf("building request: %w", err)
@@ -344,7 +384,7 @@ func (c *Client) attempt(ctx context.Context, path string, q url.Values, v any, 
 			return page{}, 0, 0, fmt.Errorf("%w: %w", ErrBadAnswer, err)
 		}
 	}
-	pg, err = c.pageOf(resp)
+	pg, err = c.pageOf(resp, r.keyset)
 	if err != nil {
 		return page{}, 0, 0, err
 	}
@@ -474,15 +514,12 @@ func (s *serverClock) now(local time.Time) time.Time {
 	return local.Add(time.Duration(s.offset.Load()))
 }
 
-// nextPage reads x-next-page, or failing that the Link header's rel="next";
-// 0 means no next page. A short page is never taken to mean the end, and a
-// next page named in a form labtrail cannot read is a bad answer, not an
-// end: stopping there would silently drop the rest of the listing.
 // page is what a listing page's headers say: the next page (0: none) and
 // the listing's extent.
 type page struct {
 	next   int64
 	extent Extent
+	link   *url.URL // keyset listings: the Link rel="next" URL (nil: none)
 }
 
 // Extent is what GitLab says about a whole listing on each of its pages.
@@ -495,9 +532,15 @@ type Extent struct {
 func (e Extent) Known() bool { return e.Total >= 0 && e.TotalPages >= 0 }
 
 // pageOf reads a page's headers. Unreadable totals are taken as omitted
-// (they only ever size work); an unreadable next page is a bad answer.
-func (c *Client) pageOf(resp *gitlab.Response) (page, error) {
+// (they only ever size work); an unreadable next page is a bad answer. A
+// keyset page names its successor only by a Link URL.
+func (c *Client) pageOf(resp *gitlab.Response, keyset bool) (page, error) {
 	pg := page{extent: Extent{Total: -1, TotalPages: -1}}
+	if keyset {
+		link, err := c.nextLink(resp)
+		pg.link = link
+		return pg, err
+	}
 	if n, err := strconv.ParseInt(strings.TrimSpace(resp.Header.Get("X-Total")), 10, 64); err == nil && n >= 0 {
 		pg.extent.Total = n
 	}
@@ -509,6 +552,10 @@ func (c *Client) pageOf(resp *gitlab.Response) (page, error) {
 	return pg, err
 }
 
+// nextPage reads x-next-page, or failing that the Link header's rel="next";
+// 0 means no next page. A short page is never taken to mean the end, and a
+// next page named in a form labtrail cannot read is a bad answer, not an
+// end: stopping there would silently drop the rest of the listing.
 func (c *Client) nextPage(resp *gitlab.Response) (int64, error) {
 	if v := resp.Header.Get("X-Next-Page"); v != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -517,6 +564,20 @@ func (c *Client) nextPage(resp *gitlab.Response) (int64, error) {
 		}
 		return n, nil
 	}
+	u, err := c.nextLink(resp)
+	if u == nil || err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(u.Query().Get("page"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: Link rel=\"next\" names no page number", ErrBadAnswer)
+	}
+	return n, nil
+}
+
+// nextLink reads the Link header's rel="next" URL (nil: none), resolved
+// against the request's URL. The transport has checked the header's shape.
+func (c *Client) nextLink(resp *gitlab.Response) (*url.URL, error) {
 	for _, link := range strings.Split(resp.Header.Get("Link"), ",") {
 		parts := strings.Split(link, ";")
 		if len(parts) < 2 || !strings.Contains(parts[1], `rel="next"`) {
@@ -524,13 +585,12 @@ func (c *Client) nextPage(resp *gitlab.Response) (int64, error) {
 		}
 		u, err := url.Parse(strings.Trim(strings.TrimSpace(parts[0]), "<>"))
 		if err != nil {
-			return 0, fmt.Errorf("%w: Link rel=\"next\" is not a URL", ErrBadAnswer)
+			return nil, fmt.Errorf("%w: Link rel=\"next\" is not a URL", ErrBadAnswer)
 		}
-		n, err := strconv.ParseInt(u.Query().Get("page"), 10, 64)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("%w: Link rel=\"next\" names no page number", ErrBadAnswer)
+		if resp.Request != nil && resp.Request.URL != nil {
+			u = resp.Request.URL.ResolveReference(u)
 		}
-		return n, nil
+		return u, nil
 	}
-	return 0, nil
+	return nil, nil
 }

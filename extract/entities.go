@@ -159,6 +159,88 @@ type WeightEvent struct {
 	Weight    *int64    `json:"weight"`
 }
 
+// AuditEvent is a row of the audit events API (Premium): project, group
+// and instance audit events are rows of one server table, so the same id
+// can come from a project and from the instance.
+type AuditEvent struct {
+	ID         int64        `json:"id"`
+	AuthorID   *int64       `json:"author_id"`
+	EntityID   *int64       `json:"entity_id"`
+	EntityType *string      `json:"entity_type"`
+	EventName  *string      `json:"event_name"` // absent on older GitLab versions
+	Details    AuditDetails `json:"details"`
+	CreatedAt  time.Time    `json:"created_at"`
+}
+
+// AuditDetails is an audit event's details object. Its keys vary by event
+// and GitLab keeps adding some, so the whole object is kept (Raw, compact
+// JSON; nil when GitLab sent null or nothing) and only the keys the table
+// has columns for are read from it, leniently: a string is taken as is, a
+// number or object as its JSON text, since older versions wrote
+// target_id as a path and newer ones as a number.
+type AuditDetails struct {
+	Raw           []byte
+	CustomMessage *string
+	AuthorName    *string
+	TargetID      *int64 // a number, or a string of digits; else null (Raw keeps it)
+	TargetType    *string
+	TargetDetails *string
+	IPAddress     *string
+	EntityPath    *string
+}
+
+// UnmarshalJSON accepts an object or null; anything else is the wrong
+// shape, refused like any other.
+func (d *AuditDetails) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*d = AuditDetails{}
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("audit event details: %w", err)
+	}
+	var raw bytes.Buffer
+	if err := json.Compact(&raw, b); err != nil {
+		return fmt.Errorf("audit event details: %w", err)
+	}
+	*d = AuditDetails{Raw: raw.Bytes(), CustomMessage: jsonText(m["custom_message"]), AuthorName: jsonText(m["author_name"]),
+		TargetID: jsonID(m["target_id"]), TargetType: jsonText(m["target_type"]), TargetDetails: jsonText(m["target_details"]),
+		IPAddress: jsonText(m["ip_address"]), EntityPath: jsonText(m["entity_path"])}
+	return nil
+}
+
+// jsonText is a JSON value as text: a string's contents, any other value's
+// compact JSON; nil for null or absent.
+func jsonText(v json.RawMessage) *string {
+	if len(v) == 0 || bytes.Equal(v, []byte("null")) {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return &s
+	}
+	var c bytes.Buffer
+	if json.Compact(&c, v) != nil {
+		return nil
+	}
+	s = c.String()
+	return &s
+}
+
+// jsonID is a JSON number or string of digits as an id; nil otherwise.
+func jsonID(v json.RawMessage) *int64 {
+	t := jsonText(v)
+	if t == nil {
+		return nil
+	}
+	n, err := strconv.ParseInt(*t, 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &n
+}
+
 // Issue is a row of /projects/:id/issues.
 type Issue struct {
 	ID        int64      `json:"id"`

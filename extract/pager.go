@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -93,4 +94,70 @@ func one[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Val
 	var v T
 	_, err := c.get(ctx, path, q, &v, P(&v).check)
 	return v, err
+}
+
+// listKeyset pages a keyset listing (pagination=keyset&order_by=id, newest
+// id first, as GitLab offers it for audit events): the first page is path
+// with q, every later one the URL of the page's Link rel="next", followed
+// as given (its cursor is opaque) but only if it lies on the client's
+// origin and the listing's own path. The listing ends when a page names no
+// next URL; a short or empty page is not the end.
+//
+// Whatever the server says, a listing ends: after max_pages pages, or when
+// a page holds an id not below every id of the page before (a server that
+// ignores the cursor would otherwise hand out the same rows forever),
+// paging fails with ErrTooManyPages.
+func listKeyset[T any, P Row[T]](ctx context.Context, c *Client, path string, q url.Values, fn func([]T) error) error {
+	q.Set("pagination", "keyset")
+	q.Set("order_by", "id")
+	q.Set("sort", "desc") // the only order GitLab accepts here; others answer 405
+	q.Set("per_page", strconv.Itoa(perPage))
+	r := request{path: path, q: q, keyset: true}
+	below := int64(math.MaxInt64) // every id of the next page must be below it
+	for r.page = 1; ; r.page++ {
+		if r.page > c.maxPages {
+			return fmt.Errorf("GET %s: %w: more than %d pages (gitlab.max_pages); refusing to go on", path, ErrTooManyPages, c.maxPages)
+		}
+		var rows []T
+		pg, err := c.fetch(ctx, r, &rows, func() error { return checkRows[T, P](rows) })
+		if err != nil {
+			return err
+		}
+		lowest := below
+		for i := range rows {
+			id := P(&rows[i]).key()
+			if id >= below {
+				return fmt.Errorf("GET %s: %w: id %d is not below the previous page's %d; the server ignores the cursor", r.endpoint(), ErrTooManyPages, id, below)
+			}
+			lowest = min(lowest, id)
+		}
+		below = lowest
+		if err := fn(rows); err != nil {
+			return err
+		}
+		if pg.link == nil {
+			return nil
+		}
+		if r.next, err = c.followable(pg.link, path); err != nil {
+			return fmt.Errorf("GET %s: %w", r.endpoint(), err)
+		}
+		r.q = nil
+	}
+}
+
+// followable checks a keyset listing's next-page URL before it is
+// requested: on gitlab.url's origin (elsewhere the PRIVATE-TOKEN header
+// would go with it) and on the listing's own path (a cursor for another
+// listing would mix its rows into this one). Neither is retried: the
+// server named that URL on purpose.
+func (c *Client) followable(next *url.URL, path string) (*url.URL, error) {
+	if !sameOrigin(next, c.origin) {
+		return nil, fmt.Errorf("%w: Link rel=\"next\" points at %s, not the configured %s; not followed, so the token stays on its host",
+			ErrRedirect, originString(next), originString(c.origin))
+	}
+	if next.EscapedPath() != c.api+path {
+		return nil, fmt.Errorf("%w: Link rel=\"next\" points at another listing (%s); not followed",
+			ErrBadAnswer, c.redact.Excerpt([]byte(next.EscapedPath()), 80))
+	}
+	return next, nil
 }

@@ -9,10 +9,12 @@ import (
 
 // Window is a finished part of a stream's listing that was read in
 // windows: every row the stream has on the days First to Last (inclusive,
-// as the server counts days) is stored. It is committed with the window's
-// last rows (pass it to AppendFacts), so that a run that stops half way
-// re-reads only the windows it had not finished; the stream's next
-// Watermark forgets its windows.
+// as the server counts days; for audit events, UTC days), from the
+// stream's watermark on, is stored (a window that starts at the watermark
+// records the watermark's day as First). It is committed with the
+// window's last rows (pass it to AppendFacts), so that a run that stops
+// half way re-reads only the windows it had not finished; the stream's
+// next Watermark forgets its windows.
 type Window struct {
 	WatermarkKey
 	First, Last time.Time // days: only the date counts

@@ -134,6 +134,20 @@ var (
 	WeightEvents = Table{Name: "weight_events", Kind: Fact, Schema: schema(cols(
 		key(), f("issue_id", i64), f("resource_iid", i64), f("project_id", i64),
 		f("weight", i64), f(ColCreatedAt, Timestamp)), userCols("user"))}
+
+	// AuditEvents are GitLab's audit events (Premium). scope_type and
+	// scope_id name the narrowest level whose audit events list the row
+	// ('Project' or 'Group' with its id when the entity is one, else
+	// 'Instance' and null), so that a row read both from a project and from
+	// the instance is the same row. The columns after created_at come from
+	// details, which is also kept whole as JSON text: its keys vary by
+	// event and GitLab adds new ones.
+	AuditEvents = Table{Name: "audit_events", Kind: Fact, Schema: schema(cols(
+		key(), f("scope_type", str), f("scope_id", i64), f("entity_type", str), f("entity_id", i64),
+		f("entity_path", str), f("author_id", i64), f("author_name", str), f("event_name", str),
+		f(ColCreatedAt, Timestamp), f("target_type", str), f("target_id", i64), f("target_details", str),
+		f("custom_message", str), f("ip_address", str), f("details", str),
+	))}
 )
 
 // Dimension tables.
@@ -172,7 +186,7 @@ var (
 // All lists every table in a stable order: facts first, then dimensions.
 func All() []Table {
 	return []Table{
-		Events, LabelEvents, StateEvents, MilestoneEvents, IterationEvents, WeightEvents,
+		Events, LabelEvents, StateEvents, MilestoneEvents, IterationEvents, WeightEvents, AuditEvents,
 		Users, Labels, Milestones, Iterations, Projects, Issues, MergeRequests, Epics,
 	}
 }

@@ -16,13 +16,14 @@ const (
 	ScopeGroup       ScopeKind = "group"
 	ScopeUser        ScopeKind = "user"
 	ScopeCurrentUser ScopeKind = "current_user" // the token's own user; one per pipeline, no id
+	ScopeInstance    ScopeKind = "instance"     // the whole GitLab instance (audit events); no id
 )
 
 // Key is the scope key of the scope of this kind with this id: the one
 // place "kind:id" is spelled, because watermarks written by earlier runs
 // are found again only by the same spelling.
 func (k ScopeKind) Key(id int64) string {
-	if k == ScopeCurrentUser {
+	if k == ScopeCurrentUser || k == ScopeInstance {
 		return string(k)
 	}
 	return string(k) + ":" + strconv.FormatInt(id, 10)
@@ -78,11 +79,20 @@ type Stream struct {
 	// resource_label_events); empty for the Events API stream.
 	Family string
 	// Parents are the parent kinds whose resource events make up the
-	// stream; nil for the Events API stream, read per scope instead.
+	// stream; nil for the streams read per scope instead.
 	Parents []ParentKind
+	// Paths are the routes of a stream read per scope (the Events API,
+	// audit events); a resource-event stream's follow from Family and
+	// Parents.
+	Paths []string
 	// Premium: GitLab answers 403/404 where the stream is not licensed,
 	// which skips it (remembered as unavailable) instead of failing.
 	Premium bool
+	// OptIn keeps the stream out of the default stream set: a pipeline
+	// reads it only when it asks for it (by name in streams:, or by the
+	// stream's own key), because it needs a role most tokens lack and
+	// costs requests on every scope even where it is empty.
+	OptIn bool
 	// Incremental says, for the README, how a later run avoids re-reading.
 	Incremental string
 }
@@ -108,7 +118,7 @@ const changedParents = "only parents whose `updated_at` moved since the watermar
 
 // The streams.
 var (
-	EventsStream = Stream{Table: Events,
+	EventsStream = Stream{Table: Events, Paths: []string{"/projects/:id/events", "/users/:id/events", "/events"},
 		Incremental: "`after=` (date) from the watermark's day minus 2 days, de-duplicated by id"}
 	LabelEventsStream = Stream{Table: LabelEvents, Family: "label",
 		Parents: []ParentKind{ParentIssue, ParentMergeRequest, ParentEpic}, Incremental: changedParents}
@@ -120,13 +130,27 @@ var (
 		Parents: []ParentKind{ParentIssue}, Incremental: changedParents}
 	WeightEventsStream = Stream{Table: WeightEvents, Family: "weight", Premium: true,
 		Parents: []ParentKind{ParentIssue}, Incremental: changedParents}
+	AuditEventsStream = Stream{Table: AuditEvents, Premium: true, OptIn: true,
+		Paths:       []string{"/projects/:id/audit_events", "/groups/:id/audit_events", "/audit_events"},
+		Incremental: "`created_after=` (instant, inclusive) from the watermark, in windows of at most 30 days, keyset pages; de-duplicated by id"}
 )
 
-// Streams lists every stream in table order; it is also the default
-// stream set of a pipeline.
+// Streams lists every stream in table order.
 func Streams() []Stream {
 	return []Stream{EventsStream, LabelEventsStream, StateEventsStream, MilestoneEventsStream,
-		IterationEventsStream, WeightEventsStream}
+		IterationEventsStream, WeightEventsStream, AuditEventsStream}
+}
+
+// DefaultStreamNames lists the names of the streams a pipeline reads when
+// it does not list its streams: every stream but the opt-in ones.
+func DefaultStreamNames() []string {
+	var out []string
+	for _, s := range Streams() {
+		if !s.OptIn {
+			out = append(out, s.Name())
+		}
+	}
+	return out
 }
 
 // StreamNames lists the streams' names, in table order.
@@ -151,7 +175,7 @@ func StreamByName(name string) (Stream, bool) {
 // Endpoints lists the GitLab routes a stream reads, for documentation.
 func (s Stream) Endpoints() []string {
 	if s.Family == "" {
-		return []string{"/projects/:id/events", "/users/:id/events", "/events"}
+		return s.Paths
 	}
 	var out []string
 	for _, p := range s.Parents {
@@ -179,7 +203,11 @@ func StreamTable() string {
 		case s.Reads(ParentEpic):
 			premium = "epics only"
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", s.Name(), strings.Join(s.Endpoints(), "`, `"), premium, s.Incremental)
+		name := "`" + s.Name() + "`"
+		if s.OptIn {
+			name += " (opt-in)"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", name, strings.Join(s.Endpoints(), "`, `"), premium, s.Incremental)
 	}
 	return b.String()
 }

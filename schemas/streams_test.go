@@ -3,6 +3,7 @@ package schemas
 import (
 	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,12 @@ func TestStreams(t *testing.T) {
 		if (s.Family == "") != (len(s.Parents) == 0) {
 			t.Errorf("stream %s: a resource-event family needs parents, and only it has them", s.Name())
 		}
+		if (s.Family == "") != (len(s.Paths) > 0) {
+			t.Errorf("stream %s: a stream read per scope names its paths, and only it", s.Name())
+		}
+		if slices.Contains(DefaultStreamNames(), s.Name()) == s.OptIn {
+			t.Errorf("stream %s: opt-in %v, but in the default set: %v", s.Name(), s.OptIn, !s.OptIn)
+		}
 		if got, ok := StreamByName(s.Name()); !ok || got.Name() != s.Name() {
 			t.Errorf("StreamByName(%s) = %v %v", s.Name(), got.Name(), ok)
 		}
@@ -66,6 +73,12 @@ func TestStreams(t *testing.T) {
 	}
 	if got := ScopeCurrentUser.Key(0); got != "current_user" {
 		t.Errorf("current_user key %q", got)
+	}
+	if got := ScopeInstance.Key(0); got != "instance" {
+		t.Errorf("instance key %q", got)
+	}
+	if got := len(DefaultStreamNames()); got != 6 {
+		t.Errorf("%d default streams, want the six the README promises", got)
 	}
 	for _, k := range ParentKinds() {
 		if k.Table().Kind != Dimension || k.Premium() != (k.Scope() == ScopeGroup) {

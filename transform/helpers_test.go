@@ -53,6 +53,7 @@ var entityKinds = []entityKind{
 	{"milestone_events", schemas.MilestoneEvents, flattenAs(AppendMilestoneEvent)},
 	{"iteration_events", schemas.IterationEvents, flattenAs(AppendIterationEvent)},
 	{"weight_events", schemas.WeightEvents, flattenAs(AppendWeightEvent)},
+	{"audit_events", schemas.AuditEvents, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, e *extract.AuditEvent) { AppendAuditEvent(b, e) })},
 	{"users", schemas.Users, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, u *extract.User) { AppendUser(b, u) })},
 	{"labels", schemas.Labels, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, l *extract.Label) { AppendLabel(b, l) })},
 	{"milestones", schemas.Milestones, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, m *extract.Milestone) { AppendMilestone(b, m) })},

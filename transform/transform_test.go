@@ -88,6 +88,15 @@ func appendCases() []appendCase {
 			AppendWeightEvent(b, r, issueParent, &extract.WeightEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), IssueID: 253, Weight: ptr[int64](3)})
 		}, func(b *Builder, r *Referenced) { AppendWeightEvent(b, r, extract.Parent{}, &extract.WeightEvent{}) }},
+		{"audit event", schemas.AuditEvents, func(t testing.TB, b *Builder, r *Referenced) {
+			e := &extract.AuditEvent{ID: 1, AuthorID: ptr[int64](2), EntityID: ptr[int64](3), EntityType: ptr("Project"),
+				EventName: ptr("project_archived"), CreatedAt: mustTime(t, "2024-03-05T12:00:00Z")}
+			if err := json.Unmarshal([]byte(`{"custom_message":"Project archived","author_name":"Administrator",
+				"target_id":3,"target_type":"Project","target_details":"acme/api","ip_address":"192.0.2.1","entity_path":"acme/api"}`), &e.Details); err != nil {
+				t.Fatal(err)
+			}
+			AppendAuditEvent(b, e)
+		}, func(b *Builder, r *Referenced) { AppendAuditEvent(b, &extract.AuditEvent{}) }},
 		{"user", schemas.Users, func(t testing.TB, b *Builder, r *Referenced) { AppendUser(b, fullUser(1)) },
 			func(b *Builder, r *Referenced) { AppendUser(b, &extract.User{}) }},
 		{"label", schemas.Labels, func(t testing.TB, b *Builder, r *Referenced) {
@@ -190,6 +199,8 @@ func bareMayBeSet(t schemas.Table, col string) bool {
 		return col == "action"
 	case "state_events":
 		return col == "state"
+	case "audit_events":
+		return col == "scope_type"
 	case "users":
 		return col != "id"
 	case "labels":

@@ -80,9 +80,18 @@ type Pipeline struct {
 	Groups      []Ref
 	Users       []Ref
 	CurrentUser bool
-	Streams     []string      // names of schemas.Streams(); all of them by default
-	Since       time.Time     // UTC midnight; rows created before are not exported
-	Overlap     time.Duration // re-read window for parents' updated_at
+	// Streams names streams of schemas.Streams(): those listed, else the
+	// default set, plus audit_events when AuditEvents is set.
+	Streams []string
+	// AuditEvents: the pipeline reads audit events (for its projects and
+	// named groups). It is set when audit_events: true or when streams
+	// lists audit_events; the two always agree after Parse.
+	AuditEvents bool
+	// InstanceAuditEvents: it reads the instance's audit events too
+	// (administrators only). It needs AuditEvents.
+	InstanceAuditEvents bool
+	Since               time.Time     // UTC midnight; rows created before are not exported
+	Overlap             time.Duration // re-read window for parents' updated_at
 }
 
 // HasStream reports whether the pipeline exports stream s.
@@ -111,8 +120,13 @@ func applyDefaults(c *Config) {
 	for i := range c.Pipelines {
 		p := &c.Pipelines[i]
 		if len(p.Streams) == 0 {
-			p.Streams = schemas.StreamNames()
+			p.Streams = schemas.DefaultStreamNames()
 		}
+		audit := schemas.AuditEventsStream.Name()
+		if p.AuditEvents && !slices.Contains(p.Streams, audit) {
+			p.Streams = append(p.Streams, audit)
+		}
+		p.AuditEvents = slices.Contains(p.Streams, audit)
 		setIfZero(&p.Overlap, defaultOverlap)
 	}
 }
@@ -262,7 +276,9 @@ func (d *decoder) gitlab(path string, n *yaml.Node, g *GitLab) {
 }
 
 func (d *decoder) pipeline(path string, n *yaml.Node, pl *Pipeline) {
-	keys := []string{"name", "projects", "groups", "users", "current_user", "streams", "since", "overlap"}
+	keys := []string{"name", "projects", "groups", "users", "current_user", "streams", "audit_events",
+		"instance_audit_events", "since", "overlap"}
+	auditOff := "" // the path of an explicit audit_events: false
 	d.mapping(path, n, keys, func(k string, v *yaml.Node, p string) {
 		switch k {
 		case "name":
@@ -274,13 +290,13 @@ func (d *decoder) pipeline(path string, n *yaml.Node, pl *Pipeline) {
 		case "users":
 			pl.Users = d.refs(p, v)
 		case "current_user":
-			switch d.scalar(p, v) {
-			case "true":
-				pl.CurrentUser = true
-			case "false":
-			default:
-				d.errf(p, "must be true or false, got %q", v.Value)
+			pl.CurrentUser = d.boolean(p, v)
+		case "audit_events":
+			if pl.AuditEvents = d.boolean(p, v); !pl.AuditEvents && v.Value == "false" {
+				auditOff = p
 			}
+		case "instance_audit_events":
+			pl.InstanceAuditEvents = d.boolean(p, v)
 		case "streams":
 			if v.Kind != yaml.SequenceNode {
 				d.errf(p, "must be a list of stream names")
@@ -310,6 +326,20 @@ func (d *decoder) pipeline(path string, n *yaml.Node, pl *Pipeline) {
 			pl.Overlap = d.duration(p, v)
 		}
 	})
+	if auditOff != "" && slices.Contains(pl.Streams, schemas.AuditEventsStream.Name()) {
+		d.errf(auditOff, "is false, but streams lists audit_events; remove one of them")
+	}
+}
+
+func (d *decoder) boolean(path string, n *yaml.Node) bool {
+	switch d.scalar(path, n) {
+	case "true":
+		return true
+	case "false":
+	default:
+		d.errf(path, "must be true or false, got %q", n.Value)
+	}
+	return false
 }
 
 func (d *decoder) scalar(path string, n *yaml.Node) string {
@@ -424,8 +454,11 @@ func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
 			}
 			names[p.Name] = i
 		}
-		if len(p.Projects)+len(p.Groups)+len(p.Users) == 0 && !p.CurrentUser {
-			d.errf(path, "names no scope: give at least one of projects, groups, users or current_user: true")
+		if len(p.Projects)+len(p.Groups)+len(p.Users) == 0 && !p.CurrentUser && !p.InstanceAuditEvents {
+			d.errf(path, "names no scope: give at least one of projects, groups, users, current_user: true or instance_audit_events: true")
+		}
+		if p.InstanceAuditEvents && !p.AuditEvents {
+			d.errf(path+".instance_audit_events", "needs audit events on: set audit_events: true or list audit_events in streams")
 		}
 		if p.Since.IsZero() {
 			d.errf(path+".since", "required (YYYY-MM-DD): where a first run starts")

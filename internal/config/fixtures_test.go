@@ -42,7 +42,7 @@ var tokenEnv = map[string]string{"GITLAB_TOKEN": "test-token", "MY_TOKEN": "test
 
 // Shared parts of the expected messages.
 const (
-	noScope       = "names no scope: give at least one of projects, groups, users or current_user: true"
+	noScope       = "names no scope: give at least one of projects, groups, users, current_user: true or instance_audit_events: true"
 	sinceRequired = ".since: required (YYYY-MM-DD): where a first run starts"
 	positiveDur   = "must be a positive duration like 30s or 1h, got "
 	gitlabKeys    = "url, token_env, concurrency, requests_per_second, max_attempts, timeout, max_response_bytes, max_pages, max_wait"
@@ -69,7 +69,7 @@ func defaults() *Config {
 		},
 		Warehouse: Warehouse{DuckDB: "testdata/warehouse/gitlab.duckdb", Parquet: "testdata/warehouse/parquet"},
 		Pipelines: []Pipeline{{
-			Name: "p", Projects: []Ref{{Path: "acme/api"}}, Streams: schemas.StreamNames(),
+			Name: "p", Projects: []Ref{{Path: "acme/api"}}, Streams: schemas.DefaultStreamNames(),
 			Since: day(2024, 1, 1), Overlap: time.Hour,
 		}},
 	}
@@ -99,11 +99,12 @@ var fixtures = []fixture{
 			Groups:      []Ref{{Path: "acme"}, {ID: 7}},
 			Users:       []Ref{{Path: "alice"}, {ID: 17}},
 			CurrentUser: true,
-			Streams:     []string{"state_events", "events", "label_events"},
-			Since:       day(2024, 1, 1),
-			Overlap:     10 * time.Minute,
+			Streams:     []string{"state_events", "events", "label_events", "audit_events"},
+			AuditEvents: true, InstanceAuditEvents: true,
+			Since:   day(2024, 1, 1),
+			Overlap: 10 * time.Minute,
 		}, {
-			Name: "solo.tool_2-b", Projects: []Ref{{Path: "solo/tool"}}, Streams: schemas.StreamNames(),
+			Name: "solo.tool_2-b", Projects: []Ref{{Path: "solo/tool"}}, Streams: schemas.DefaultStreamNames(),
 			Since: day(2024, 2, 29), Overlap: time.Hour,
 		}},
 	}},
@@ -123,6 +124,23 @@ var fixtures = []fixture{
 		c.Pipelines[0].Streams = []string{"weight_events", "label_events"}
 		c.Pipelines = append(c.Pipelines, all)
 	})},
+	{file: "audit.good.yml", want: &Config{
+		GitLab:    defaults().GitLab,
+		Warehouse: defaults().Warehouse,
+		Pipelines: []Pipeline{{
+			Name: "on", Projects: []Ref{{Path: "acme/api"}}, Streams: append(schemas.DefaultStreamNames(), "audit_events"),
+			AuditEvents: true, Since: day(2024, 1, 1), Overlap: time.Hour,
+		}, {
+			Name: "listed", Groups: []Ref{{Path: "acme"}}, Streams: []string{"audit_events", "events"},
+			AuditEvents: true, Since: day(2024, 1, 1), Overlap: time.Hour,
+		}, {
+			Name: "instance", Streams: []string{"audit_events"}, AuditEvents: true, InstanceAuditEvents: true,
+			Since: day(2024, 1, 1), Overlap: time.Hour,
+		}, {
+			Name: "off", Projects: []Ref{{Path: "acme/api"}}, Streams: schemas.DefaultStreamNames(),
+			Since: day(2024, 1, 1), Overlap: time.Hour,
+		}},
+	}},
 	{file: "http.good.yml", want: with(func(c *Config) {
 		c.GitLab.URL = "http://127.0.0.1:8929/gitlab"
 		c.Pipelines[0].Name, c.Pipelines[0].Projects, c.Pipelines[0].Groups = "demo", nil, []Ref{{Path: "acme"}}
@@ -165,7 +183,7 @@ var fixtures = []fixture{
 	{file: "unknown-key-gitlab.bad.yml", errs: []string{"gitlab.requests_per_sec: unknown key (line 3; allowed: " + gitlabKeys + ")"}},
 	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet)"}},
 	{file: "unknown-key-pipeline.bad.yml", errs: []string{
-		"pipelines[0].until: unknown key (line 7; allowed: name, projects, groups, users, current_user, streams, since, overlap)",
+		"pipelines[0].until: unknown key (line 7; allowed: name, projects, groups, users, current_user, streams, audit_events, instance_audit_events, since, overlap)",
 	}},
 	{file: "given-twice.bad.yml", errs: []string{"gitlab.url: given twice (line 3)"}},
 	{file: "not-single-value.bad.yml", errs: []string{"gitlab.url: must be a single value", "gitlab.url: required"}},
@@ -259,6 +277,12 @@ var fixtures = []fixture{
 		"pipelines[0]: " + noScope,
 	}},
 	{file: "current-user.bad.yml", errs: []string{`pipelines[0].current_user: must be true or false, got "yes"`}},
+	{file: "audit.bad.yml", errs: []string{
+		"pipelines[0].audit_events: is false, but streams lists audit_events; remove one of them",
+		"pipelines[1].instance_audit_events: needs audit events on: set audit_events: true or list audit_events in streams",
+		`pipelines[2].instance_audit_events: must be true or false, got "yes"`,
+		`pipelines[2].audit_events: must be true or false, got "1"`,
+	}},
 	{file: "streams-not-list.bad.yml", errs: []string{"pipelines[0].streams: must be a list of stream names"}},
 	{file: "stream-unknown.bad.yml", errs: []string{
 		unknownStream("pipelines[0].streams[1]", "notes"),

@@ -24,9 +24,10 @@ curl -fsS -X POST -H "PRIVATE-TOKEN: $GITLAB_TOKEN" "http://$ADDR/demo/activity"
 ./bin/labtrail run -c pipelines.yaml --summary demo/run2.json
 echo
 sql() { echo "-- $1"; ./bin/labtrail sql -c pipelines.yaml "$2"; echo; }
-sql "Rows per table" "SELECT 'events' AS t, count(*) FROM events UNION ALL SELECT 'label_events', count(*) FROM label_events UNION ALL SELECT 'state_events', count(*) FROM state_events UNION ALL SELECT 'milestone_events', count(*) FROM milestone_events UNION ALL SELECT 'iteration_events', count(*) FROM iteration_events UNION ALL SELECT 'weight_events', count(*) FROM weight_events"
+sql "Rows per table" "SELECT 'events' AS t, count(*) FROM events UNION ALL SELECT 'label_events', count(*) FROM label_events UNION ALL SELECT 'state_events', count(*) FROM state_events UNION ALL SELECT 'milestone_events', count(*) FROM milestone_events UNION ALL SELECT 'iteration_events', count(*) FROM iteration_events UNION ALL SELECT 'weight_events', count(*) FROM weight_events UNION ALL SELECT 'audit_events', count(*) FROM audit_events"
 sql "Most active authors" "SELECT author_username, count(*) AS events FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
 sql "Longest spans with priority::high (label_intervals)" "SELECT resource_type, project_id, resource_iid, label_name, added_at, removed_at, duration FROM label_intervals WHERE label_name = 'priority::high' AND duration IS NOT NULL ORDER BY duration DESC LIMIT 5"
 sql "Median cycle time by project (cycle_times)" "SELECT project_id, resource_type, count(*) AS closed, median(cycle_time) AS median_cycle_time, sum(reopen_count) AS reopens FROM cycle_times WHERE cycle_time IS NOT NULL GROUP BY ALL ORDER BY ALL"
+sql "Audit events by scope and event (audit_events)" "SELECT scope_type, event_name, count(*) AS events, max(created_at) AS latest FROM audit_events GROUP BY ALL ORDER BY events DESC LIMIT 8"
 sql "Same rows in Parquet as in DuckDB" "SELECT (SELECT count(*) FROM read_parquet('demo/parquet/events/**/*.parquet', hive_partitioning = true)) AS parquet_events, (SELECT count(*) FROM events) AS duckdb_events"
 sql "Last runs" "SELECT run_id, outcome, requests, retries, throttled, rows_json FROM _labtrail_runs ORDER BY started_at"

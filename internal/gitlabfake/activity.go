@@ -12,10 +12,12 @@ import "time"
 //     event within 5 s of the parent's previous one does not (the rapid-edit
 //     quirk; one issue always gets such a pair);
 //   - one new issue and one new merge request per project, with their
-//     "opened" events and a few resource events.
+//     "opened" events and a few resource events;
+//   - audit events in every project and group and on the instance.
 //
 // All new ids continue their sequences and all new rows are created after
-// the previous Now, so ids keep growing with time.
+// the previous Now, so ids keep growing with time; except one audit event,
+// created at the instant of the newest one before (see auditGen.addAudit).
 func (s *Server) AddActivity(seed int64) ActivitySummary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -26,6 +28,7 @@ func (s *Server) AddActivity(seed int64) ActivitySummary {
 	a.g.flushResources()
 	a.addEvents()
 	a.bumpUpdated()
+	a.sum.AuditEvents = newAuditGen(newRand(seed, s.seed+0xa0d1), s.d, s.sc).addAudit(a.oldNow, a.newNow)
 	s.d.Now = a.newNow
 	s.reindex()
 	return a.sum

@@ -1,6 +1,9 @@
 package gitlabfake
 
-import "time"
+import (
+	"maps"
+	"time"
+)
 
 // Data is a snapshot of the whole fake instance, with every row the server
 // can return (hidden ones included, flagged), so tests can compute the
@@ -27,6 +30,11 @@ type Data struct {
 
 	// Resource events, one slice per family (one server table each), sorted by ID.
 	LabelEvents, StateEvents, MilestoneEvents, IterationEvents, WeightEvents []ResourceEvent
+
+	// AuditEvents are the rows of the audit events table (project, group
+	// and instance audit events are views of it), sorted by ID; IDs grow
+	// with CreatedAt.
+	AuditEvents []AuditEvent
 }
 
 // User is a GitLab user; the Ghost User stands in for deleted authors.
@@ -225,6 +233,73 @@ type ResourceEvent struct {
 	Hidden bool
 }
 
+// AuditEvent is a row of GitLab's audit_events table.
+type AuditEvent struct {
+	ID       int64
+	AuthorID int64 // 0 renders null
+	// EntityType is "Project", "Group", "User" or
+	// "Gitlab::Audit::InstanceScope"; a project's or group's audit events
+	// are those whose entity it is.
+	EntityType string
+	EntityID   int64
+	EventName  string
+	// CreatedAt has microseconds, as GitLab stores it; the API renders
+	// milliseconds.
+	CreatedAt time.Time
+	// The details keys every event may have; "" (0) leaves a key out.
+	EntityPath    string
+	TargetType    string
+	TargetID      int64
+	TargetDetails string
+	CustomMessage string
+	IPAddress     string
+	// TargetPath renders target_id as TargetDetails (a path), as older
+	// GitLab versions wrote it.
+	TargetPath bool
+	// Extra are event-specific details keys (change, from, to, add, as).
+	Extra map[string]string
+}
+
+// AuditDetails is e's details object as the API renders it: the keys the
+// event has, with author_name and author_email of its author in d.
+func (d *Data) AuditDetails(e *AuditEvent) map[string]any {
+	var author *User
+	for i := range d.Users {
+		if d.Users[i].ID == e.AuthorID {
+			author = &d.Users[i]
+		}
+	}
+	return auditDetails(e, author)
+}
+
+func auditDetails(e *AuditEvent, author *User) map[string]any {
+	m := map[string]any{}
+	for k, v := range e.Extra {
+		m[k] = v
+	}
+	set := func(k, v string) {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if author != nil {
+		set("author_name", author.Name)
+		set("author_email", author.Username+"@example.com")
+	}
+	set("entity_path", e.EntityPath)
+	set("target_type", e.TargetType)
+	set("target_details", e.TargetDetails)
+	set("custom_message", e.CustomMessage)
+	set("ip_address", e.IPAddress)
+	switch {
+	case e.TargetPath:
+		set("target_id", e.TargetDetails)
+	case e.TargetID != 0:
+		m["target_id"] = e.TargetID
+	}
+	return m
+}
+
 // ActivitySummary counts what AddActivity added.
 type ActivitySummary struct {
 	Now             time.Time // the instance time after the activity
@@ -239,6 +314,7 @@ type ActivitySummary struct {
 	WeightEvents    int
 	TouchedParents  int // existing issues, MRs and epics that got new resource events
 	RapidEdits      int // resource events that did not bump their parent's updated_at
+	AuditEvents     int // new audit events, one of them at the instant of the newest before
 }
 
 // Clone returns a deep copy of d.
@@ -288,6 +364,10 @@ func (d *Data) Clone() *Data {
 	c.MilestoneEvents = cloneRes(d.MilestoneEvents)
 	c.IterationEvents = cloneRes(d.IterationEvents)
 	c.WeightEvents = cloneRes(d.WeightEvents)
+	c.AuditEvents = append([]AuditEvent(nil), d.AuditEvents...)
+	for i := range c.AuditEvents {
+		c.AuditEvents[i].Extra = maps.Clone(c.AuditEvents[i].Extra)
+	}
 	return &c
 }
 

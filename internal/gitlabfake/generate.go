@@ -12,8 +12,9 @@ import (
 // labels, milestones, iterations) in gen_topology.go, issues, merge
 // requests and epics in gen_parents.go, their resource events in
 // gen_resources.go and gen_families.go, the Events API rows in
-// gen_events.go and updated_at in gen_updated.go. AddActivity (activity*.go)
-// drives the same generator over an existing instance.
+// gen_events.go, updated_at in gen_updated.go and audit events in
+// gen_audit.go. AddActivity (activity*.go) drives the same generator over
+// an existing instance.
 
 // BaseTime is the instance time of a freshly generated instance: the
 // history ends here, so the data never depends on the wall clock.
@@ -88,6 +89,7 @@ func generate(seed int64, sc Scale) *Data {
 	g.genInitialEvents()
 	noMarks := [numFams]int{}
 	bumpUpdated(d, resourceMarks(d, noMarks), noteTimes(d.Events), func(pkey) time.Time { return time.Time{} })
+	newAuditGen(newRand(seed, 2), d, sc).genInitialAudit(g.first, g.now)
 	return d
 }
 

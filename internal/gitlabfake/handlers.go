@@ -58,6 +58,10 @@ func route(segs []string) (string, handler) {
 		if n == 1 {
 			return "current_user_events", (*Server).getCurrentUserEvents
 		}
+	case "audit_events":
+		if n == 1 {
+			return "audit_events", (*Server).getInstanceAudit
+		}
 	case "users":
 		switch {
 		case n == 1:
@@ -73,6 +77,8 @@ func route(segs []string) (string, handler) {
 			return "other", (*Server).getProject
 		case n == 3 && segs[2] == "events":
 			return "project_events", (*Server).getProjectEvents
+		case n == 3 && segs[2] == "audit_events":
+			return "audit_events", (*Server).getProjectAudit
 		case n == 3 && segs[2] == "issues":
 			return "issues", (*Server).listIssues
 		case n == 3 && segs[2] == "merge_requests":
@@ -92,6 +98,8 @@ func route(segs []string) (string, handler) {
 			return "group_projects", (*Server).listGroupProjects
 		case n == 3 && segs[2] == "epics":
 			return "epics", (*Server).listEpics
+		case n == 3 && segs[2] == "audit_events":
+			return "audit_events", (*Server).getGroupAudit
 		case n == 4 && segs[2] == "epics":
 			return "other", (*Server).getEpic
 		case n == 5 && segs[2] == "epics":
@@ -212,6 +220,27 @@ func (s *Server) findGroup(rq *request) *Group {
 	return find(rq, s.d.Groups, s.idx.groupByID, s.idx.groupByPath, "404 Group Not Found")
 }
 
+// findPremiumGroup is findGroup for a Premium feature: a Free group
+// answers 403 and gives nil.
+func (s *Server) findPremiumGroup(rq *request) *Group {
+	g := s.findGroup(rq)
+	if g != nil && !g.Premium {
+		rq.rw.message(http.StatusForbidden, "403 Forbidden")
+		return nil
+	}
+	return g
+}
+
+// premiumProject reports whether project p's group licenses Premium
+// features; if not, it answers 403.
+func (s *Server) premiumProject(rq *request, p *Project) bool {
+	if gi, ok := s.idx.groupByID[p.GroupID]; ok && s.d.Groups[gi].Premium {
+		return true
+	}
+	rq.rw.message(http.StatusForbidden, "403 Forbidden")
+	return false
+}
+
 func (s *Server) findUser(rq *request) *User {
 	return find(rq, s.d.Users, s.idx.userByID, s.idx.userByName, "404 User Not Found")
 }
@@ -246,7 +275,7 @@ func (s *Server) projectZone(pid int64) *time.Location {
 func (s *Server) getCurrentUser(rq *request) {
 	i := s.idx.userByID[s.d.RootUserID]
 	u := s.fullUser(rq, &s.d.Users[i])
-	u.IsAdmin = ptr(true)
+	u.IsAdmin = ptr(!s.notAdmin)
 	rq.rw.json(http.StatusOK, u)
 }
 
@@ -628,12 +657,8 @@ func (s *Server) listMRs(rq *request) {
 // listEpics serves a group's epics and, like GitLab
 // (include_descendant_groups defaults to true), its subgroups' epics.
 func (s *Server) listEpics(rq *request) {
-	g := s.findGroup(rq)
+	g := s.findPremiumGroup(rq)
 	if g == nil {
-		return
-	}
-	if !g.Premium {
-		rq.rw.message(http.StatusForbidden, "403 Forbidden")
 		return
 	}
 	groups := []int64{g.ID}
@@ -705,12 +730,8 @@ func (s *Server) getIssuable(rq *request) {
 // getEpic serves a single epic by IID (the Epics API addresses epics by IID;
 // their resource events by global id).
 func (s *Server) getEpic(rq *request) {
-	g := s.findGroup(rq)
+	g := s.findPremiumGroup(rq)
 	if g == nil {
-		return
-	}
-	if !g.Premium {
-		rq.rw.message(http.StatusForbidden, "403 Forbidden")
 		return
 	}
 	iid, _ := isNum(rq.segs[3])
@@ -741,8 +762,7 @@ func (s *Server) getResourceEvents(rq *request) {
 				rq.rw.errorMsg(http.StatusNotFound, "404 Not Found")
 				return
 			}
-			if gi, ok := s.idx.groupByID[p.GroupID]; !ok || !s.d.Groups[gi].Premium {
-				rq.rw.message(http.StatusForbidden, "403 Forbidden")
+			if !s.premiumProject(rq, p) {
 				return
 			}
 		}

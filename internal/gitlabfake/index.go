@@ -31,6 +31,10 @@ type index struct {
 
 	res [numFams]map[pkey][]int32
 
+	// auditOf lists the audit events of each project ("Project", id) and
+	// group ("Group", id), in id order.
+	auditOf map[auditKey][]int32
+
 	labelByID     map[int64]int32
 	milestoneByID map[int64]int32
 	iterationByID map[int64]int32
@@ -46,6 +50,7 @@ func buildIndex(d *Data) *index {
 		projMRs: map[int64][]int32{}, mrByIID: map[[2]int64]int32{},
 		groupEpics: map[int64][]int32{}, epicByID: map[int64]int32{},
 		labelByID: map[int64]int32{}, milestoneByID: map[int64]int32{}, iterationByID: map[int64]int32{},
+		auditOf: map[auditKey][]int32{},
 	}
 	for i, u := range d.Users {
 		x.userByID[u.ID] = i
@@ -92,6 +97,10 @@ func buildIndex(d *Data) *index {
 		}
 		x.res[f] = m
 	}
+	for i, e := range d.AuditEvents {
+		k := auditKey{e.EntityType, e.EntityID}
+		x.auditOf[k] = append(x.auditOf[k], int32(i))
+	}
 	for i, l := range d.Labels {
 		x.labelByID[l.ID] = int32(i)
 	}
@@ -102,6 +111,11 @@ func buildIndex(d *Data) *index {
 		x.iterationByID[it.ID] = int32(i)
 	}
 	return x
+}
+
+type auditKey struct {
+	entityType string
+	entityID   int64
 }
 
 // descendants returns gid and all groups below it.

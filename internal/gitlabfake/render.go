@@ -488,3 +488,24 @@ func (s *Server) resourceEvent(rq *request, fam int, e *ResourceEvent, zone *tim
 		return jWeightEvent{ID: e.ID, User: base.User, CreatedAt: base.CreatedAt, IssueID: e.ParentID, Weight: w}
 	}
 }
+
+// ---- audit events ----
+
+type jAuditEvent struct {
+	ID         int64          `json:"id"`
+	AuthorID   *int64         `json:"author_id"`
+	EntityID   int64          `json:"entity_id"`
+	EntityType string         `json:"entity_type"`
+	EventName  string         `json:"event_name"`
+	Details    map[string]any `json:"details"`
+	CreatedAt  string         `json:"created_at"`
+}
+
+func (s *Server) auditEvent(e *AuditEvent) jAuditEvent {
+	var author *User
+	if i, ok := s.idx.userByID[e.AuthorID]; ok {
+		author = &s.d.Users[i]
+	}
+	return jAuditEvent{ID: e.ID, AuthorID: i64Ptr(e.AuthorID), EntityID: e.EntityID, EntityType: e.EntityType,
+		EventName: e.EventName, Details: auditDetails(e, author), CreatedAt: ts(e.CreatedAt, time.UTC)}
+}

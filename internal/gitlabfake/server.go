@@ -36,6 +36,9 @@ type Options struct {
 	RateLimit float64
 	// RateLimitPerMinute is advertised in RateLimit-Limit (default 2000).
 	RateLimitPerMinute int
+	// NotAdmin makes the token's owner an ordinary user: the instance's
+	// audit events answer 403, as they do for anyone but administrators.
+	NotAdmin bool
 }
 
 // Scale sets how big the generated instance is.
@@ -47,12 +50,13 @@ type Scale struct {
 	EventsPerProject        int // Events API rows per normal project
 	BigProjectEvents        int // Events API rows of acme/platform/big (>10,000 hides totals)
 	ResourceEventsPerParent int // average resource events per issue, MR or epic
+	AuditEventsPerProject   int // audit events over the history per project (the big one 15 times as many), half per group
 }
 
 // DefaultScale is the size used for zero Scale fields.
 func DefaultScale() Scale {
 	return Scale{Users: 8, IssuesPerProject: 30, MRsPerProject: 15, EpicsPerGroup: 6,
-		EventsPerProject: 400, BigProjectEvents: 10_500, ResourceEventsPerParent: 6}
+		EventsPerProject: 400, BigProjectEvents: 10_500, ResourceEventsPerParent: 6, AuditEventsPerProject: 40}
 }
 
 // withDefaults fills zero fields from DefaultScale; negative fields mean none.
@@ -73,20 +77,22 @@ func (sc Scale) withDefaults() Scale {
 	fix(&sc.EventsPerProject, def.EventsPerProject)
 	fix(&sc.BigProjectEvents, def.BigProjectEvents)
 	fix(&sc.ResourceEventsPerParent, def.ResourceEventsPerParent)
+	fix(&sc.AuditEventsPerProject, def.AuditEventsPerProject)
 	return sc
 }
 
 // Request kinds counted by Requests.
 var requestKinds = []string{"project_events", "user_events", "current_user_events", "issues", "merge_requests", "epics",
 	"group_projects", "resource_label_events", "resource_state_events", "resource_milestone_events",
-	"resource_iteration_events", "resource_weight_events", "other"}
+	"resource_iteration_events", "resource_weight_events", "audit_events", "other"}
 
 // Server is the fake GitLab; it is an http.Handler safe for concurrent use.
 type Server struct {
-	seed  int64
-	token string
-	sc    Scale
-	loc   *time.Location
+	seed     int64
+	token    string
+	sc       Scale
+	loc      *time.Location
+	notAdmin bool
 
 	mu  sync.RWMutex
 	d   *Data
@@ -101,7 +107,7 @@ type Server struct {
 
 // New generates the instance described by opts.
 func New(opts Options) *Server {
-	s := &Server{seed: opts.Seed, token: opts.Token, sc: opts.Scale.withDefaults(), loc: opts.Location}
+	s := &Server{seed: opts.Seed, token: opts.Token, sc: opts.Scale.withDefaults(), loc: opts.Location, notAdmin: opts.NotAdmin}
 	if s.loc == nil {
 		s.loc = time.UTC
 	}

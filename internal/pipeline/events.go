@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/labtrail/labtrail/extract"
@@ -34,40 +33,16 @@ const day = 24 * time.Hour
 // window whose days are all in the past is recorded (load.Window) with the
 // first batch stored after it finished (which holds its last rows), so
 // that a run that stops half way re-reads only the windows it had not
-// finished, and those of its last batch; the watermark moves only when every window is
-// stored. The window that reaches today is never recorded: rows can still
+// finished, and those of its last batch; the watermark moves only when
+// every window is stored. The window that reaches today is never recorded: rows can still
 // arrive in it.
 func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
-	stream := schemas.EventsStream.Name()
-	key := load.WatermarkKey{Pipeline: pl.Name, Scope: src.String(), Stream: stream}
-	return unit{scope: src.String(), run: func(ctx context.Context) error {
-		wm, ok, err := r.Warehouse.Watermark(ctx, key)
-		if err != nil {
-			return fatal(err)
-		}
-		wm, ok = r.trusted(key, wm, ok)
-		from := pl.Since
-		if ok && wm.After(from) {
-			from = wm
-		}
-		done, err := r.Warehouse.Windows(ctx, key)
-		if err != nil {
-			return fatal(err)
-		}
-		u := &eventsRun{r: r, pl: pl, src: src, key: key, newest: wm,
-			b: transform.NewBuilder(r.Mem, schemas.Events, r.Meta), refs: transform.NewReferenced(),
-			counters: r.Counters.stream(stream), st: r.newStorer(ctx),
-			pages: pageBudget{max: r.Client.MaxPages(), path: "events of " + src.String()}}
-		defer u.b.Release()
-		defer u.st.wait() // stops the storer on error paths; run waits itself
-		for _, d := range done {
-			if d.Newest.After(u.newest) {
-				u.newest = d.Newest
-			}
-		}
+	key := load.WatermarkKey{Pipeline: pl.Name, Scope: src.String(), Stream: schemas.EventsStream.Name()}
+	return r.windowedUnit(pl, key, schemas.Events, func(ctx context.Context, w *windowed, from time.Time, done []load.Window) error {
+		u := &eventsRun{windowed: w, src: src}
 		first := from.UTC().Truncate(day).AddDate(0, 0, 1-eventsOverlapDays)
 		return u.run(ctx, remaining(first, done))
-	}}
+	})
 }
 
 // remaining returns the windows from day first on that done does not
@@ -89,40 +64,21 @@ func remaining(first time.Time, done []load.Window) []extract.DayWindow {
 
 // eventsRun is one run of an events unit.
 type eventsRun struct {
-	r        *Runner
-	pl       config.Pipeline
-	src      extract.EventSource
-	key      load.WatermarkKey
-	counters *StreamCounters
-	st       *storer
-	pages    pageBudget
-
-	mu       sync.Mutex  // guards b, refs, finished and newest
-	finished []load.Mark // windows whose rows are all in b or stored, not yet recorded
-	b        *transform.Builder
-	refs     *transform.Referenced
-	newest   time.Time // newest created_at stored (not future-dated)
+	*windowed
+	src extract.EventSource
 }
 
 func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error {
 	if err := drain(ctx, u.r.Concurrency, windows, u.read); err != nil {
 		return err
 	}
-	// The watermark forgets the finished windows: no need to record them.
-	var marks []load.Mark
-	if !u.newest.IsZero() {
-		marks = append(marks, load.Watermark{WatermarkKey: u.key, Value: u.newest})
-	}
-	if err := u.st.cut(ctx, u.b, u.refs, marks...); err != nil {
-		return err
-	}
-	return u.st.wait()
+	return u.finish(ctx, u.newest)
 }
 
 // read reads window w, or, if its first page shows it too big for one
 // chain of pages, returns its parts instead (the first page is then read
 // again by the first part: one request per split). A finished window
-// that lies in the past is recorded with the next batch stored.
+// that lies in the past is recorded with its last rows.
 func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.DayWindow, error) {
 	var parts []extract.DayWindow
 	var newest time.Time
@@ -130,7 +86,8 @@ func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.Da
 		parts = u.split(w, ext, rows)
 		return len(parts) > 1
 	}, func(evs []extract.Event) error {
-		return u.add(ctx, evs, &newest)
+		return addPage(ctx, u.windowed, evs, func(e *extract.Event) time.Time { return e.CreatedAt },
+			func(e *extract.Event) { transform.AppendEvent(u.b, u.refs, e) }, &newest)
 	})
 	if err != nil || !split {
 		parts = nil
@@ -141,46 +98,7 @@ func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.Da
 	if w.Last.IsZero() {
 		return nil, nil // reaches today: recorded by the watermark only
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	// The window's last rows are in the builder: its mark commits with
-	// the next batch cut, whenever that is. Cutting a batch per window
-	// instead wrote hundreds of small batches (each a transaction, fsyncs
-	// and Parquet files) and made storing the bottleneck of a backfill.
-	u.finished = append(u.finished, load.Window{WatermarkKey: u.key, First: w.First, Last: w.Last, Newest: newest})
-	return nil, nil
-}
-
-// add appends a page's events to the unit's builder, storing a batch when
-// it is full, and moves newest (the window's) and the unit's newest.
-func (u *eventsRun) add(ctx context.Context, evs []extract.Event, newest *time.Time) error {
-	u.counters.page(len(evs))
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if err := u.pages.take(); err != nil {
-		return err
-	}
-	for i := range evs {
-		e := &evs[i]
-		if e.CreatedAt.Before(u.pl.Since) {
-			continue
-		}
-		transform.AppendEvent(u.b, u.refs, e)
-		if !u.r.future(u.pl.Name, u.src.String(), u.key.Stream, e.CreatedAt) {
-			if e.CreatedAt.After(*newest) {
-				*newest = e.CreatedAt
-			}
-			if e.CreatedAt.After(u.newest) {
-				u.newest = e.CreatedAt
-			}
-		}
-	}
-	if u.r.full(u.b) {
-		marks := u.finished
-		u.finished = nil
-		return u.st.cut(ctx, u.b, u.refs, marks...)
-	}
-	return nil
+	return nil, u.record(ctx, load.Window{WatermarkKey: u.key, First: w.First, Last: w.Last, Newest: newest})
 }
 
 // split decides from window w's first page whether to read it in parts,

@@ -217,18 +217,19 @@ func (h *harness) snapshotFacts() factSnapshot {
 }
 
 // TestCompactAfterTenIncrementalRuns compacts a warehouse grown by eleven
-// runs: every partition ends with one file, and no row changes.
+// runs (every fact table, audit events included): every partition ends
+// with one file, and no row changes.
 func TestCompactAfterTenIncrementalRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("eleven runs")
 	}
-	h := newHarness(t, gitlabfake.Options{Seed: 31, Scale: smallScale()}, acmePipeline)
+	h := newHarness(t, gitlabfake.Options{Seed: 31, Scale: smallScale()}, auditPipeline)
 	h.mustRun()
 	for i := range 10 {
 		h.fake.AddActivity(int64(100 + i))
 		h.mustRun()
 	}
-	h.checkExact(acmeScope(h.fake.Data()))
+	h.checkExact(auditScope(h.fake.Data()))
 
 	before := partitionFiles(t, h.cfg.Warehouse.Parquet)
 	files, multi := 0, 0
@@ -303,7 +304,7 @@ func TestCompactAfterTenIncrementalRuns(t *testing.T) {
 	}
 	sort.Strings(onDisk)
 	sameList(t, "manifest vs files", h.query("SELECT path FROM _labtrail_files"), onDisk)
-	h.checkExact(acmeScope(h.fake.Data()))
+	h.checkExact(auditScope(h.fake.Data()))
 }
 
 // TestRunRecords: every run through the harness adds one _labtrail_runs row

@@ -23,6 +23,11 @@ const notFoundsForRefused = 3
 // A licence is used by one unit; its caller serialises calls.
 type licence struct {
 	premium bool
+	// scoped: the stream is read from the scope's own endpoint (audit
+	// events), not per parent. A 404 there cannot be a parent deleted since
+	// it was listed, so it means refused at once, like a 403; and each run
+	// reads the stream whole, so an answer after a refusal completes it.
+	scoped bool
 	// wasRefused: an earlier run recorded the stream refused here and it
 	// has no watermark yet; it is then probed on changed parents only.
 	wasRefused bool
@@ -50,7 +55,7 @@ func (l *licence) observe(err error) verdict {
 		l.succeeded++
 		return answered
 	case l.premium && errors.Is(err, extract.ErrForbidden),
-		l.premium && errors.Is(err, extract.ErrNotFound) && l.succeeded == 0 && l.notFound+1 >= notFoundsForRefused:
+		l.premium && errors.Is(err, extract.ErrNotFound) && (l.scoped || l.succeeded == 0 && l.notFound+1 >= notFoundsForRefused):
 		if !l.refused {
 			l.refused, l.reason = true, err.Error()
 		}
@@ -74,6 +79,9 @@ func (l *licence) settle(k load.WatermarkKey, now time.Time) (moveWatermark bool
 	case l.wasRefused && l.succeeded == 0:
 		// No changed parent to probe it on this time.
 		return false, nil
+	case l.wasRefused && l.scoped:
+		// It answered again, and was read whole: available, and done.
+		return true, &load.Availability{WatermarkKey: k, Available: true, CheckedAt: now}
 	case l.wasRefused:
 		// It answered again (licensed since): record it available, so
 		// that the next run backfills it from since; no watermark yet,

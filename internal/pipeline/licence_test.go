@@ -24,30 +24,36 @@ func TestLicence(t *testing.T) {
 		avail *load.Availability
 	}
 	refusedNow := &load.Availability{WatermarkKey: k, CheckedAt: now, Reason: forbidden.Error()}
+	available := &load.Availability{WatermarkKey: k, Available: true, CheckedAt: now}
 	for _, tc := range []struct {
 		name       string
 		premium    bool
+		scoped     bool
 		wasRefused bool
 		answers    []error
 		verdicts   []verdict
 		want       outcome
 	}{
-		{"core stream: answers move the watermark", false, false, []error{nil, nil}, []verdict{answered, answered}, outcome{move: true}},
-		{"core stream: 404 is a parent gone", false, false, []error{notFound, notFound, notFound, notFound}, []verdict{gone, gone, gone, gone}, outcome{move: true}},
-		{"core stream: 403 fails", false, false, []error{forbidden}, []verdict{failed}, outcome{move: true}},
-		{"premium: 403 refuses at once", true, false, []error{nil, forbidden}, []verdict{answered, refused}, outcome{avail: refusedNow}},
-		{"premium: a few 404s are parents gone", true, false, []error{notFound, notFound, nil}, []verdict{gone, gone, answered}, outcome{move: true}},
-		{"premium: three 404s and no success refuse", true, false, []error{notFound, notFound, notFound}, []verdict{gone, gone, refused},
+		{"core stream: answers move the watermark", false, false, false, []error{nil, nil}, []verdict{answered, answered}, outcome{move: true}},
+		{"core stream: 404 is a parent gone", false, false, false, []error{notFound, notFound, notFound, notFound}, []verdict{gone, gone, gone, gone}, outcome{move: true}},
+		{"core stream: 403 fails", false, false, false, []error{forbidden}, []verdict{failed}, outcome{move: true}},
+		{"premium: 403 refuses at once", true, false, false, []error{nil, forbidden}, []verdict{answered, refused}, outcome{avail: refusedNow}},
+		{"premium: a few 404s are parents gone", true, false, false, []error{notFound, notFound, nil}, []verdict{gone, gone, answered}, outcome{move: true}},
+		{"premium: three 404s and no success refuse", true, false, false, []error{notFound, notFound, notFound}, []verdict{gone, gone, refused},
 			outcome{avail: &load.Availability{WatermarkKey: k, CheckedAt: now, Reason: notFound.Error()}}},
-		{"premium: 404s after a success are parents gone", true, false, []error{nil, notFound, notFound, notFound}, []verdict{answered, gone, gone, gone}, outcome{move: true}},
-		{"premium: other errors fail", true, false, []error{other}, []verdict{failed}, outcome{move: true}},
-		{"refused before, nothing to probe", true, true, nil, nil, outcome{}},
-		{"refused before, refused again", true, true, []error{forbidden}, []verdict{refused}, outcome{avail: refusedNow}},
-		{"refused before, answers again", true, true, []error{nil}, []verdict{answered},
-			outcome{avail: &load.Availability{WatermarkKey: k, Available: true, CheckedAt: now}}},
+		{"premium: 404s after a success are parents gone", true, false, false, []error{nil, notFound, notFound, notFound}, []verdict{answered, gone, gone, gone}, outcome{move: true}},
+		{"premium: other errors fail", true, false, false, []error{other}, []verdict{failed}, outcome{move: true}},
+		{"refused before, nothing to probe", true, false, true, nil, nil, outcome{}},
+		{"refused before, refused again", true, false, true, []error{forbidden}, []verdict{refused}, outcome{avail: refusedNow}},
+		{"refused before, answers again", true, false, true, []error{nil}, []verdict{answered}, outcome{avail: available}},
+		{"scoped: a 404 refuses at once", true, true, false, []error{notFound}, []verdict{refused},
+			outcome{avail: &load.Availability{WatermarkKey: k, CheckedAt: now, Reason: notFound.Error()}}},
+		{"scoped: refused before, answers again and is done", true, true, true, []error{nil, nil}, []verdict{answered, answered},
+			outcome{move: true, avail: available}},
+		{"scoped: refused before, refused again", true, true, true, []error{forbidden}, []verdict{refused}, outcome{avail: refusedNow}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := licence{premium: tc.premium, wasRefused: tc.wasRefused}
+			l := licence{premium: tc.premium, scoped: tc.scoped, wasRefused: tc.wasRefused}
 			for i, err := range tc.answers {
 				if v := l.observe(err); v != tc.verdicts[i] {
 					t.Errorf("answer %d (%v): verdict %d, want %d", i, err, v, tc.verdicts[i])

@@ -74,7 +74,7 @@ type PipelinePlan struct {
 
 // ScopePlan is one scope's (project, group, user, current user) share.
 type ScopePlan struct {
-	Scope    string `json:"scope"` // as in watermarks: project:42, group:7, user:3, current_user
+	Scope    string `json:"scope"` // as in watermarks: project:42, group:7, user:3, current_user, instance
 	Name     string `json:"name"`  // its path or username
 	Requests int64  `json:"requests"`
 	Rows     int64  `json:"rows"`
@@ -110,7 +110,9 @@ type Cost struct {
 	// rows each), lower_bound (no part could be counted: 10,001 rows
 	// each), sampled (parents' events averaged over sampled parents),
 	// unsampled (no parent could be sampled: one page each, rows
-	// unknown), unavailable.
+	// unknown), windows (audit events: one request per 30-day window, a
+	// lower bound, rows unknown: keyset pages carry no totals),
+	// unavailable.
 	Basis string `json:"basis"`
 }
 
@@ -146,7 +148,8 @@ const (
 // count, is counted in day or time windows, at most 64 requests), and the
 // resource events of a few parents per family, which also probe the
 // Premium streams nothing is known about yet (one parent per top-level
-// namespace: that is where GitLab licenses them).
+// namespace: that is where GitLab licenses them), and the first page of
+// the newest window of each audit scope not known to be refused.
 type Planner struct {
 	Config *config.Config
 	Token  string
@@ -243,7 +246,8 @@ func (p *planner) watermark(r *Runner, k load.WatermarkKey) (time.Time, bool) {
 
 // Request classes, whose latencies differ (a first page of a listing
 // counts it, a resource-event page is small): the wall time weighs each
-// class's median by the requests of that class.
+// class's median by the requests of that class. Audit event pages count
+// as Events API pages.
 const (
 	classEvents   = "events"
 	classListings = "listings"
@@ -306,8 +310,9 @@ func (p *planner) pipeline(ctx context.Context, pl config.Pipeline) (PipelinePla
 	for _, f := range r.failed {
 		out.Problems = append(out.Problems, ScopeProblem{Scope: f.Scope, Error: p.red.Error(f.Err)})
 	}
-	scopes := newScopePlans(s)
+	scopes := newScopePlans(pl, s)
 	evs := p.eventsJobs(r, pl, s)
+	audits := p.auditJobs(r, pl, s)
 	lists, err := p.listingJobs(r, pl, s)
 	if err != nil {
 		return out, fatal(err)
@@ -318,6 +323,9 @@ func (p *planner) pipeline(ctx context.Context, pl config.Pipeline) (PipelinePla
 	}
 	for _, j := range lists {
 		jobs = append(jobs, func(ctx context.Context) error { return keep(ctx, &j.err, p.sizeListing(ctx, j)) })
+	}
+	for _, j := range audits {
+		jobs = append(jobs, func(ctx context.Context) error { return keep(ctx, &j.err, p.probeAudit(ctx, j)) })
 	}
 	if err := p.each(ctx, jobs); err != nil {
 		return out, err
@@ -350,6 +358,13 @@ func (p *planner) pipeline(ctx context.Context, pl config.Pipeline) (PipelinePla
 			out.Problems = append(out.Problems, ScopeProblem{Scope: sm.job.scope, Stream: sm.fam.Name(), Error: p.red.Error(sm.err)})
 		}
 	}
+	for _, j := range audits {
+		if j.err != nil {
+			out.Problems = append(out.Problems, ScopeProblem{Scope: j.scope.String(), Stream: schemas.AuditEventsStream.Name(), Error: p.red.Error(j.err)})
+			continue
+		}
+		j.addTo(scopes.get(j.scope.String()))
+	}
 	out.Requests = out.ResolveRequests
 	for _, sp := range scopes.list {
 		slices.Sort(sp.Unavailable)
@@ -367,7 +382,7 @@ type scopePlans struct {
 	byKey map[string]*ScopePlan
 }
 
-func newScopePlans(s *scopes) *scopePlans {
+func newScopePlans(pl config.Pipeline, s *scopes) *scopePlans {
 	sp := &scopePlans{byKey: map[string]*ScopePlan{}}
 	for _, p := range s.projects {
 		sp.get(schemas.ScopeProject.Key(p.ID)).Name = p.PathWithNamespace
@@ -380,6 +395,14 @@ func newScopePlans(s *scopes) *scopePlans {
 	}
 	if s.me != nil {
 		sp.get(schemas.ScopeCurrentUser.Key(0)).Name = s.me.Username
+	}
+	for _, g := range s.groups {
+		if k := schemas.ScopeGroup.Key(g.ID); sp.byKey[k] == nil && pl.HasStream(schemas.AuditEventsStream) {
+			sp.get(k).Name = g.FullPath // a subgroup of another named group: read for its audit events only
+		}
+	}
+	if pl.InstanceAuditEvents && pl.HasStream(schemas.AuditEventsStream) {
+		sp.get(schemas.ScopeInstance.Key(0)).Name = "(instance)"
 	}
 	return sp
 }

@@ -97,7 +97,7 @@ func (p *planner) wallTimes(out *Plan, rate *extract.AdvertisedRate, rps float64
 			}
 			for name, c := range sp.Streams {
 				class := classResource
-				if name == schemas.EventsStream.Name() {
+				if name == schemas.EventsStream.Name() || name == schemas.AuditEventsStream.Name() {
 					class = classEvents
 				}
 				byClass[class] += c.Requests

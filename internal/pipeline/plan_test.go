@@ -187,3 +187,32 @@ func TestListingRequestModels(t *testing.T) {
 		}
 	}
 }
+
+// Audit events are planned a request per 30-day window from where the run
+// starts; a scope GitLab refuses, at its one probe.
+func TestPlanCountsAuditWindows(t *testing.T) {
+	h := newHarness(t, gitlabfake.Options{Seed: 11, Scale: auditScale()}, auditPipeline)
+	p := h.plan()
+	byScope := map[string]Cost{}
+	for _, sp := range p.Pipelines[0].Scopes {
+		if c, ok := sp.Streams["audit_events"]; ok {
+			byScope[sp.Scope] = c
+		}
+	}
+	windows := int64(len(extract.AuditWindows(h.cfg.Pipelines[0].Since, time.Now())))
+	for _, scope := range []string{"project:101", "project:102", "project:103", "group:10", "instance"} {
+		if c := byScope[scope]; c.Requests < windows-1 || c.Requests > windows+1 || c.Basis != "windows" {
+			t.Errorf("%s: %+v, want about %d requests by windows", scope, c, windows)
+		}
+	}
+	if c := byScope["project:104"]; c.Requests != 1 || c.Basis != "unavailable" {
+		t.Errorf("freeorg/tool: %+v, want its one refused probe", c)
+	}
+	h.mustRun()
+	inc := h.plan()
+	for _, sp := range inc.Pipelines[0].Scopes {
+		if c := sp.Streams["audit_events"]; c.Requests > 2 {
+			t.Errorf("incremental plan, %s: %+v", sp.Scope, c)
+		}
+	}
+}

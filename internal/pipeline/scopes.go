@@ -151,6 +151,9 @@ func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeCurrentUser}))
 		}
 	}
+	for _, sc := range auditScopes(pl, s) {
+		units = append(units, r.auditUnit(pl, sc))
+	}
 	byScope := map[schemas.ScopeKind][]int64{}
 	for _, p := range s.projects {
 		byScope[schemas.ScopeProject] = append(byScope[schemas.ScopeProject], p.ID)
@@ -172,6 +175,30 @@ func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 		}
 	}
 	return units, nil
+}
+
+// auditScopes are the scopes whose audit events pl reads: its projects
+// (named, and those of named groups), its named groups (a group's audit
+// events are its own, not its subgroups'), each once, and the instance
+// when asked.
+func auditScopes(pl config.Pipeline, s *scopes) []extract.AuditScope {
+	if !pl.HasStream(schemas.AuditEventsStream) {
+		return nil
+	}
+	var out []extract.AuditScope
+	for _, p := range s.projects {
+		out = append(out, extract.AuditScope{Kind: schemas.ScopeProject, ID: p.ID})
+	}
+	for _, g := range s.groups {
+		sc := extract.AuditScope{Kind: schemas.ScopeGroup, ID: g.ID}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if pl.InstanceAuditEvents {
+		out = append(out, extract.AuditScope{Kind: schemas.ScopeInstance})
+	}
+	return out
 }
 
 // epicGroups drops named groups that are descendants of other named

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/labtrail/labtrail/extract"
+	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/load"
+	"github.com/labtrail/labtrail/schemas"
+	"github.com/labtrail/labtrail/transform"
 )
 
 // drain reads windows of a listing with workers goroutines: do reads one
@@ -90,4 +95,136 @@ func (q *windowQueue[W]) finish(parts []W, err error) {
 	q.todo = append(parts, q.todo...)
 	q.failed = q.failed || err != nil
 	q.cond.Broadcast()
+}
+
+// windowed is what a unit reading one stream's listing in windows keeps
+// (an Events API source, a scope's audit events): the rows it has not
+// stored yet and the newest row time it has, for the watermark. Windows
+// are read in parallel, so b, refs and newest are under mu; batches are
+// stored in cut order by st.
+type windowed struct {
+	r        *Runner
+	pl       config.Pipeline
+	key      load.WatermarkKey
+	counters *StreamCounters
+	st       *storer
+	pages    pageBudget
+
+	mu       sync.Mutex
+	b        *transform.Builder
+	refs     *transform.Referenced
+	newest   time.Time   // newest row time stored (not future-dated), or the watermark's
+	finished []load.Mark // windows whose rows are all in b or stored, not yet recorded
+}
+
+// windowedUnit is the unit of a windowed run of the stream with key,
+// whose rows go to table t: it reads the stream's watermark (as far as it
+// is trusted) and the windows an earlier run finished, and hands read the
+// run, where it starts (since, or the watermark when later) and those
+// windows; it closes the run after.
+func (r *Runner) windowedUnit(pl config.Pipeline, key load.WatermarkKey, t schemas.Table,
+	read func(ctx context.Context, u *windowed, from time.Time, done []load.Window) error) unit {
+	return unit{scope: key.Scope, run: func(ctx context.Context) error {
+		wm, ok, err := r.Warehouse.Watermark(ctx, key)
+		if err != nil {
+			return fatal(err)
+		}
+		wm, ok = r.trusted(key, wm, ok)
+		from := pl.Since
+		if ok && wm.After(from) {
+			from = wm
+		}
+		done, err := r.Warehouse.Windows(ctx, key)
+		if err != nil {
+			return fatal(err)
+		}
+		u := &windowed{r: r, pl: pl, key: key, newest: wm, b: transform.NewBuilder(r.Mem, t, r.Meta), refs: transform.NewReferenced(),
+			counters: r.Counters.stream(key.Stream), st: r.newStorer(ctx),
+			pages: pageBudget{max: r.Client.MaxPages(), path: key.Stream + " of " + key.Scope}}
+		defer u.close()
+		for _, d := range done {
+			if d.Newest.After(u.newest) {
+				u.newest = d.Newest
+			}
+		}
+		return read(ctx, u, from, done)
+	}}
+}
+
+// close stops the run's storer (on error paths: finish waits for it
+// itself) and releases its builder.
+func (u *windowed) close() {
+	u.st.wait()
+	u.b.Release()
+}
+
+// addPage appends the rows of a page created at or after since (add
+// appends one, under the lock), storing a batch when the builder is full,
+// and moves newest (its window's) and the run's newest past every row not
+// dated after the server's clock.
+func addPage[T any](ctx context.Context, u *windowed, rows []T, created func(*T) time.Time, add func(*T), newest *time.Time) error {
+	u.counters.page(len(rows))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.pages.take(); err != nil {
+		return err
+	}
+	for i := range rows {
+		t := created(&rows[i])
+		if t.Before(u.pl.Since) {
+			continue
+		}
+		add(&rows[i])
+		if !u.r.future(u.pl.Name, u.key.Scope, u.key.Stream, t) {
+			if t.After(*newest) {
+				*newest = t
+			}
+			if t.After(u.newest) {
+				u.newest = t
+			}
+		}
+	}
+	if u.r.full(u.b) {
+		marks := u.finished
+		u.finished = nil
+		return u.st.cut(ctx, u.b, u.refs, marks...)
+	}
+	return nil
+}
+
+// record notes w, a window the run finished: its last rows are in the
+// builder, so its mark commits with the next batch cut (or with the
+// recordEvery-th finished window).
+// Cutting a batch per window instead wrote hundreds of small batches (each
+// a transaction, fsyncs and Parquet files) and made storing the bottleneck
+// of a backfill.
+func (u *windowed) record(ctx context.Context, w load.Window) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.finished = append(u.finished, w)
+	if len(u.finished) < recordEvery {
+		return nil
+	}
+	marks := u.finished
+	u.finished = nil
+	return u.st.cut(ctx, u.b, u.refs, marks...)
+}
+
+// recordEvery is how many finished windows wait for a batch at most: a
+// stream with few rows per window (audit events) would otherwise record
+// none until the run ends.
+const recordEvery = 4
+
+// finish stores what the run holds with the watermark at value (none when
+// zero) and waits until every batch is stored. The watermark forgets the
+// finished windows; without one they are recorded.
+func (u *windowed) finish(ctx context.Context, value time.Time) error {
+	marks := u.finished
+	if !value.IsZero() {
+		marks = append(marks, load.Watermark{WatermarkKey: u.key, Value: value})
+	}
+	if err := u.st.cut(ctx, u.b, u.refs, marks...); err != nil {
+		return err
+	}
+	return u.st.wait()
 }

@@ -63,7 +63,7 @@ func TestSplitCoversTheWindowExactly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &eventsRun{r: &Runner{Client: client, Concurrency: 4}}
+	u := &eventsRun{windowed: &windowed{r: &Runner{Client: client, Concurrency: 4}}}
 	today := time.Now().UTC().Truncate(day)
 	unknown := extract.Extent{Total: -1, TotalPages: -1}
 	ev := func(s string) []extract.Event {

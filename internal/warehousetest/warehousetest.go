@@ -6,6 +6,7 @@ package warehousetest
 import (
 	"bytes"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -26,7 +27,10 @@ type Scope struct {
 	epicsOf  map[int64]bool // groups whose epics are read
 	premium  map[int64]bool // projects where iteration/weight events are licensed
 	authors  map[int64]bool // users whose events are read wherever they are
+	named    map[int64]bool // groups named (not their subgroups), Premium or not
 	since    time.Time
+
+	audit, instanceAudit bool // see WithAudit
 }
 
 // ScopeOf is the scope of a pipeline naming groups (with subgroups),
@@ -34,10 +38,13 @@ type Scope struct {
 // with since 2024-01-01.
 func ScopeOf(d *gitlabfake.Data, groups, projects, authors []string) Scope {
 	s := Scope{projects: map[int64]bool{}, epicsOf: map[int64]bool{}, premium: map[int64]bool{}, authors: map[int64]bool{},
-		since: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
+		named: map[int64]bool{}, since: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)}
 	inGroup := map[int64]bool{}
 	for _, g := range d.Groups {
 		for _, name := range groups {
+			if g.FullPath == name {
+				s.named[g.ID] = true
+			}
 			if g.FullPath == name || strings.HasPrefix(g.FullPath, name+"/") {
 				inGroup[g.ID] = true
 				if g.Premium {
@@ -64,6 +71,14 @@ func ScopeOf(d *gitlabfake.Data, groups, projects, authors []string) Scope {
 	return s
 }
 
+// WithAudit is s with audit events read too: those of its projects and
+// named groups where GitLab licenses them (Premium; the others answer
+// 403), and every one of the instance's when instance is set.
+func (s Scope) WithAudit(instance bool) Scope {
+	s.audit, s.instanceAudit = true, instance
+	return s
+}
+
 func containsStr(xs []string, x string) bool {
 	for _, v := range xs {
 		if v == x {
@@ -83,11 +98,14 @@ const (
 	milestoneCols = "id, resource_type, resource_id, resource_iid, project_id, action, user_id, milestone_id, created_at"
 	iterationCols = "id, resource_type, resource_id, resource_iid, project_id, action, user_id, iteration_id, created_at"
 	weightCols    = "id, issue_id, resource_iid, project_id, weight, user_id, created_at"
+	auditCols     = "id, scope_type, scope_id, entity_type, entity_id, entity_path, author_id, author_name, event_name, " +
+		"created_at, target_type, target_id, target_details, custom_message, ip_address, details"
 )
 
 var tableCols = map[string]string{
 	"events": eventsCols, "label_events": labelCols, "state_events": stateCols,
 	"milestone_events": milestoneCols, "iteration_events": iterationCols, "weight_events": weightCols,
+	"audit_events": auditCols,
 }
 
 func expectEvents(d *gitlabfake.Data, s Scope) []string {
@@ -108,6 +126,48 @@ func expectEvents(d *gitlabfake.Data, s Scope) []string {
 		}
 		out = append(out, strings.Join([]string{fmt.Sprint(e.ID), fmt.Sprint(e.ProjectID), e.ActionName,
 			fmt.Sprint(e.AuthorID), ts(e.CreatedAt), note, ref, slug}, "|"))
+	}
+	return sortStrings(out)
+}
+
+// expectAudit renders the audit events s covers as the warehouse must
+// hold them: created_at as GitLab renders it (milliseconds), details as
+// it sends them, the path-valued target_id of older rows only there.
+func expectAudit(t testing.TB, d *gitlabfake.Data, s Scope) []string {
+	premiumGroup := map[int64]bool{}
+	for _, g := range d.Groups {
+		premiumGroup[g.ID] = g.Premium
+	}
+	var out []string
+	for i := range d.AuditEvents {
+		e := &d.AuditEvents[i]
+		project := e.EntityType == "Project" && s.projects[e.EntityID] && s.premium[e.EntityID]
+		group := e.EntityType == "Group" && s.named[e.EntityID] && premiumGroup[e.EntityID]
+		if e.CreatedAt.Before(s.since) || !(s.instanceAudit || project || group) {
+			continue
+		}
+		scope, scopeID := "Instance", "∅"
+		if e.EntityType == "Project" || e.EntityType == "Group" {
+			scope, scopeID = e.EntityType, fmt.Sprint(e.EntityID)
+		}
+		details := d.AuditDetails(e)
+		text := func(k string) string {
+			if v, ok := details[k]; ok {
+				return fmt.Sprint(v)
+			}
+			return "∅"
+		}
+		target := id0(e.TargetID)
+		if e.TargetPath {
+			target = "∅"
+		}
+		raw, err := json.Marshal(details)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, strings.Join([]string{fmt.Sprint(e.ID), scope, scopeID, e.EntityType, fmt.Sprint(e.EntityID),
+			text("entity_path"), id0(e.AuthorID), text("author_name"), e.EventName, ts(e.CreatedAt.Truncate(time.Millisecond)),
+			text("target_type"), target, text("target_details"), text("custom_message"), text("ip_address"), string(raw)}, "|"))
 	}
 	return sortStrings(out)
 }
@@ -158,16 +218,23 @@ func sortStrings(s []string) []string {
 	return s
 }
 
-// CheckExact compares every fact table, in DuckDB and in the Parquet
-// datasets under parquetDir, with the server's rows for scope s: nothing
-// missing, nothing doubled, fields equal.
+// CheckExact compares every fact table (audit_events only for a scope
+// WithAudit), in DuckDB and in the Parquet datasets under parquetDir, with
+// the server's rows for scope s: nothing missing, nothing doubled, fields
+// equal.
 func CheckExact(t testing.TB, db *sql.DB, parquetDir string, d *gitlabfake.Data, s Scope) {
 	t.Helper()
 	for table, cols := range tableCols {
 		var want []string
-		if table == "events" {
+		switch table {
+		case "events":
 			want = expectEvents(d, s)
-		} else {
+		case "audit_events":
+			if !s.audit {
+				continue
+			}
+			want = expectAudit(t, d, s)
+		default:
 			want = expectResource(d, s, table)
 		}
 		if len(want) == 0 {
