@@ -8,7 +8,7 @@
 //	<DuckDBPath>.lock                 flock held by the one writing process
 //	<ParquetDir>/<fact>/created_month=YYYY-MM/<run>-<seq>.parquet
 //	<ParquetDir>/<fact>/created_month=unknown/...   rows with a null created_at
-//	<ParquetDir>/<dimension>/data.parquet
+//	<ParquetDir>/<dimension or bridge>/data.parquet
 //	<ParquetDir>/.staging/            files being written; disposable
 //	<ParquetDir>/.compact/            partitions being compacted (see Compact)
 //
@@ -558,8 +558,11 @@ func (w *Warehouse) writeBatch(ctx context.Context, b *factBatch) error {
 
 // UpsertDimension writes rec's rows into dimension table t in DuckDB,
 // replacing stored rows with the same id (latest wins; when rec repeats an
-// id, its last row wins), in one transaction. The Parquet copy of t changes
-// only at the next PublishDimensions.
+// id, its last row wins), in one transaction. The same transaction
+// replaces the rows' bridge rows (schemas.BridgesOf(t)): after it, each
+// bridge holds exactly the elements of its parent's list column, so an
+// element removed from a list loses its bridge row. The Parquet copy of t
+// and its bridges changes only at the next PublishDimensions.
 //
 // rec must have t's columns in t's order with t's types and no null id; it
 // is not released. Safe for concurrent use (calls are serialised).
@@ -597,10 +600,11 @@ func (w *Warehouse) UpsertDimension(ctx context.Context, t schemas.Table, rec ar
 	return w.duck.upsertDimension(ctx, t, rec, rows)
 }
 
-// PublishDimensions rewrites <ParquetDir>/<dimension>/data.parquet for every
-// dimension table from its DuckDB rows (ordered by id), each file atomically:
-// written in .staging, fsynced, renamed over the previous one. On error some
-// dimensions may already be published; each file is whole either way.
+// PublishDimensions rewrites <ParquetDir>/<table>/data.parquet for every
+// dimension and bridge table from its DuckDB rows (ordered by key), each
+// file atomically: written in .staging, fsynced, renamed over the previous
+// one. On error some tables may already be published; each file is whole
+// either way.
 func (w *Warehouse) PublishDimensions(ctx context.Context) error {
 	unlock, err := w.begin()
 	if err != nil {
@@ -608,7 +612,7 @@ func (w *Warehouse) PublishDimensions(ctx context.Context) error {
 	}
 	defer unlock()
 	for _, t := range schemas.All() {
-		if t.Kind != schemas.Dimension {
+		if t.Kind == schemas.Fact {
 			continue
 		}
 		err := w.parquet.publishDimension(ctx, t, func(emit func(arrow.RecordBatch) error) error {
