@@ -69,6 +69,11 @@ type Options struct {
 	// Alloc allocates every Arrow buffer the warehouse creates; nil means
 	// memory.DefaultAllocator.
 	Alloc memory.Allocator
+	// RedactInternalNotes makes Open null the stored bodies of internal
+	// notes (events rows with note_internal true), in DuckDB and Parquet:
+	// set it whenever the run redacts internal notes, so that a warehouse
+	// that kept them and is switched to redacting stops showing them.
+	RedactInternalNotes bool
 }
 
 // ErrLocked is returned (wrapped) by Open when another process, or another
@@ -117,6 +122,7 @@ type Warehouse struct {
 // reconciles the Parquet datasets with the _labtrail_files manifest:
 // interrupted compactions are finished or undone, .staging is emptied, and
 // fact files the manifest does not list are deleted (each logged at Warn).
+// With RedactInternalNotes, it then redacts stored internal notes.
 //
 // The caller must Close the Warehouse.
 func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
@@ -178,6 +184,15 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	}
 	if err := w.reconcile(ctx); err != nil {
 		return nil, err
+	}
+	if opts.RedactInternalNotes {
+		n, err := w.redactInternalNotes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			w.log.Warn("redacted the bodies of internal notes stored while the warehouse kept them", "notes", n)
+		}
 	}
 	return w, nil
 }

@@ -12,7 +12,9 @@ import "time"
 //     event within 5 s of the parent's previous one does not (the rapid-edit
 //     quirk; one issue always gets such a pair);
 //   - one new issue and one new merge request per project, with their
-//     "opened" events and a few resource events.
+//     "opened" events and a few resource events;
+//   - new assignees or reviewers on about 3% of the existing issues and
+//     MRs (one added or one removed), bumping their updated_at.
 //
 // All new ids continue their sequences and all new rows are created after
 // the previous Now, so ids keep growing with time.
@@ -26,6 +28,7 @@ func (s *Server) AddActivity(seed int64) ActivitySummary {
 	a.g.flushResources()
 	a.addEvents()
 	a.bumpUpdated()
+	a.sum.Reassigned = a.reassign()
 	s.d.Now = a.newNow
 	s.reindex()
 	return a.sum
@@ -50,6 +53,7 @@ type activity struct {
 func (s *Server) newActivity(seed int64) *activity {
 	d := s.d
 	g := newGen(newRand(seed, s.seed+0x5a5a), s.sc, d)
+	g.traitSeed = splitmix64(uint64(seed)) ^ uint64(s.seed)
 	g.look = newLookups(d)
 	g.refs = newParentRefs(d)
 	a := &activity{s: s, d: d, g: g, oldNow: d.Now}

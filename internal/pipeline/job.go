@@ -88,8 +88,9 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 		mem = memory.NewGoAllocator()
 	}
 	cfg := j.Config
+	keepNotes := cfg.Warehouse.KeepsInternalNotes()
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
-		RunID: rec.RunID, Logger: log, Alloc: mem})
+		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}
@@ -98,7 +99,7 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 		return Report{}, red.Wrap(errors.Join(err, wh.Close()))
 	}
 	runner := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log, Counters: j.Counters,
-		Meta:        transform.Meta{RunID: rec.RunID, ExtractedAt: rec.Start},
+		Meta:        transform.Meta{RunID: rec.RunID, ExtractedAt: rec.Start, KeepInternalNotes: keepNotes},
 		Concurrency: cfg.GitLab.Concurrency, BatchRows: j.BatchRows, MaxParentRows: j.MaxParentRows}
 	log.Info("run started", "pipelines", len(cfg.Pipelines), "gitlab", cfg.GitLab.URL)
 	stop := func() {}
