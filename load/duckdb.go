@@ -36,38 +36,47 @@ const stageTable = "_labtrail_stage"
 // ensureTables creates missing tables (PRIMARY KEY on the table's Key, NOT
 // NULL where the Arrow field is not nullable), adds columns appended to a schema since the
 // table was created, checks that existing columns have the expected types,
-// and creates the internal _labtrail_* tables.
+// and creates the internal _labtrail_* tables. Parent tables (issues,
+// merge requests, epics) that gained columns are marked for a refresh
+// (see markRefresh).
 func (d *duckSink) ensureTables(ctx context.Context, tables []schemas.Table) error {
+	var grown []string
 	for _, t := range tables {
-		if err := d.ensureTable(ctx, t); err != nil {
+		added, err := d.ensureTable(ctx, t)
+		if err != nil {
 			return fmt.Errorf("load: preparing DuckDB table %s: %w", t.Name, err)
 		}
+		if added && isParentTable(t) {
+			grown = append(grown, t.Name)
+		}
 	}
-	for _, ddl := range internalTables() {
+	for _, ddl := range append(internalTables(), refreshTable) {
 		if _, err := d.conn.ExecContext(ctx, ddl); err != nil {
 			return fmt.Errorf("load: creating internal tables: %w", err)
 		}
 	}
-	return nil
+	return d.markRefresh(ctx, grown)
 }
 
-func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
+// ensureTable creates t or adds the columns it lacks, and reports whether
+// an existing table gained columns.
+func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) (added bool, err error) {
 	rows, err := d.conn.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns
 		WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ?`, t.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	existing := map[string]string{}
 	for rows.Next() {
 		var name, typ string
 		if err := rows.Scan(&name, &typ); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		existing[name] = typ
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return err
+		return false, err
 	}
 
 	if len(existing) == 0 {
@@ -75,7 +84,7 @@ func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
 		for _, f := range t.Schema.Fields() {
 			typ, err := duckType(f.Type)
 			if err != nil {
-				return fmt.Errorf("column %s: %w", f.Name, err)
+				return false, fmt.Errorf("column %s: %w", f.Name, err)
 			}
 			col := quoteIdent(f.Name) + " " + typ.ddl
 			if !f.Nullable {
@@ -85,28 +94,29 @@ func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
 		}
 		cols = append(cols, "PRIMARY KEY ("+quoteList(t.Key())+")")
 		_, err := d.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+quoteIdent(t.Name)+" (\n\t"+strings.Join(cols, ",\n\t")+"\n)")
-		return err
+		return false, err
 	}
 
 	for _, f := range t.Schema.Fields() {
 		typ, err := duckType(f.Type)
 		if err != nil {
-			return fmt.Errorf("column %s: %w", f.Name, err)
+			return added, fmt.Errorf("column %s: %w", f.Name, err)
 		}
 		got, ok := existing[f.Name]
 		if !ok {
 			// Added to the schema after the table was created. No NOT NULL:
 			// the rows already stored have no value for it.
 			if _, err := d.conn.ExecContext(ctx, "ALTER TABLE "+quoteIdent(t.Name)+" ADD COLUMN "+quoteIdent(f.Name)+" "+typ.ddl); err != nil {
-				return fmt.Errorf("adding column %s: %w", f.Name, err)
+				return added, fmt.Errorf("adding column %s: %w", f.Name, err)
 			}
+			added = true
 			continue
 		}
 		if got != typ.describe {
-			return fmt.Errorf("column %s is %s in DuckDB, the schema says %s (columns are never retyped)", f.Name, got, typ.describe)
+			return added, fmt.Errorf("column %s is %s in DuckDB, the schema says %s (columns are never retyped)", f.Name, got, typ.describe)
 		}
 	}
-	return nil
+	return added, nil
 }
 
 // existingIDs returns which of ids are already stored in table.

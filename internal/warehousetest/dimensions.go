@@ -118,7 +118,9 @@ func join(fields ...any) string {
 func checkParents(t testing.TB, db *sql.DB, parquetDir string, d *gitlabfake.Data, s Scope) {
 	t.Helper()
 	for _, tbl := range expectParents(d, s) {
-		if len(tbl.want) == 0 {
+		// Every scope has projects, not every one a group with epics; a
+		// bridge may be empty on a small instance.
+		if len(tbl.want) == 0 && (tbl.name == "issues" || tbl.name == "merge_requests") {
 			t.Errorf("%s: the fake has no rows in scope; the test proves nothing", tbl.name)
 		}
 		sortStrings(tbl.want)
