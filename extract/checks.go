@@ -162,11 +162,38 @@ func parent(kind string, id, iid, owner int64, ownerKind string, updated time.Ti
 	return nil
 }
 
+// issuable checks the nested objects issues and merge requests share: the
+// author, the assignees and the milestone become dimension rows (and
+// bridge rows), so each must identify.
+func (i *Issue) issuable(kind string) error {
+	what := fmt.Sprintf("%s %d's", kind, i.ID)
+	if err := nested(what+" author", userID(i.Author)); err != nil {
+		return err
+	}
+	if err := userList(what+" assignee", i.Assignees); err != nil {
+		return err
+	}
+	if m := i.Milestone; m != nil {
+		return nested(what+" milestone", &m.ID)
+	}
+	return nil
+}
+
+// userList checks each user of a nested list.
+func userList(what string, us []User) error {
+	for k := range us {
+		if err := nested(fmt.Sprintf("%s %d", what, k+1), &us[k].ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (i *Issue) check() error {
 	if err := parent("issue", i.ID, i.IID, i.ProjectID, "project_id", i.UpdatedAt); err != nil {
 		return err
 	}
-	return nested(fmt.Sprintf("issue %d's author", i.ID), userID(i.Author))
+	return i.issuable("issue")
 }
 func (i *Issue) key() int64 { return i.ID }
 
@@ -174,7 +201,17 @@ func (m *MergeRequest) check() error {
 	if err := parent("merge request", m.ID, m.IID, m.ProjectID, "project_id", m.UpdatedAt); err != nil {
 		return err
 	}
-	return nested(fmt.Sprintf("merge request %d's author", m.ID), userID(m.Author))
+	if err := m.issuable("merge request"); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("merge request %d's", m.ID)
+	if err := userList(what+" reviewer", m.Reviewers); err != nil {
+		return err
+	}
+	if err := nested(what+" merged_by", userID(m.MergedBy)); err != nil {
+		return err
+	}
+	return nested(what+" merge_user", userID(m.MergeUser))
 }
 func (m *MergeRequest) key() int64 { return m.ID }
 

@@ -23,6 +23,7 @@ type User struct {
 	State     string  `json:"state"`
 	AvatarURL *string `json:"avatar_url"` // null when Gravatar is off
 	WebURL    *string `json:"web_url"`
+	Locked    *bool   `json:"locked"` // too many failed sign-ins; not the same as state "blocked"
 }
 
 // Label is GitLab's LabelBasic.
@@ -31,6 +32,8 @@ type Label struct {
 	Name        string  `json:"name"`
 	Color       string  `json:"color"`
 	Description *string `json:"description"`
+	TextColor   *string `json:"text_color"`
+	Archived    *bool   `json:"archived"` // absent before GitLab 17.x
 }
 
 // Milestone belongs to a project (ProjectID set) or a group (GroupID set).
@@ -44,6 +47,10 @@ type Milestone struct {
 	DueDate   *Date   `json:"due_date"`
 	StartDate *Date   `json:"start_date"`
 	WebURL    *string `json:"web_url"` // absent on older GitLab versions
+	// Description and Expired are sent everywhere a milestone object is;
+	// Expired is null for a milestone without a due date on some versions.
+	Description *string `json:"description"`
+	Expired     *bool   `json:"expired"`
 }
 
 // Iteration is a group iteration (Premium).
@@ -75,6 +82,8 @@ type Event struct {
 	PushData       *PushData `json:"push_data"`
 	Note           *Note     `json:"note"`
 	WikiPage       *WikiPage `json:"wiki_page"`
+	Imported       *bool     `json:"imported"`      // brought in by an importer (GitHub, Bitbucket, ...)
+	ImportedFrom   *string   `json:"imported_from"` // "none" unless imported
 }
 
 // PushData is present on push events.
@@ -86,6 +95,7 @@ type PushData struct {
 	CommitTo    *string `json:"commit_to"`
 	Ref         *string `json:"ref"`
 	CommitTitle *string `json:"commit_title"`
+	RefCount    *int64  `json:"ref_count"` // set on a push of many refs at once (then ref is null)
 }
 
 // Note is present on comment events.
@@ -96,6 +106,37 @@ type Note struct {
 	NoteableType *string `json:"noteable_type"`
 	NoteableID   *int64  `json:"noteable_id"`
 	NoteableIID  *int64  `json:"noteable_iid"`
+	// Type is null for a plain comment, "DiffNote" on a diff line,
+	// "DiscussionNote" in a thread.
+	Type *string `json:"type"`
+	// Internal marks a note only project members with Reporter access can
+	// read; GitLab before 15.0 called it confidential (and still sends
+	// both). See Note.IsInternal.
+	Internal     *bool         `json:"internal"`
+	Confidential *bool         `json:"confidential"`
+	Position     *NotePosition `json:"position"`  // DiffNotes only
+	CommitID     *string       `json:"commit_id"` // the commit a diff note was made on
+	Resolvable   *bool         `json:"resolvable"`
+	Resolved     *bool         `json:"resolved"` // sent only when resolvable
+}
+
+// IsInternal reports whether GitLab marked the note internal (or, on older
+// versions, confidential); nil when it said neither.
+func (n *Note) IsInternal() *bool {
+	if n.Internal != nil {
+		return n.Internal
+	}
+	return n.Confidential
+}
+
+// NotePosition is where on a diff a DiffNote sits. A line added or kept
+// has a new_line, a removed one only an old_line; a deleted file only an
+// old_path.
+type NotePosition struct {
+	NewPath *string `json:"new_path"`
+	OldPath *string `json:"old_path"`
+	NewLine *int64  `json:"new_line"`
+	OldLine *int64  `json:"old_line"`
 }
 
 // WikiPage is present on wiki events.
@@ -113,6 +154,9 @@ type LabelEvent struct {
 	ResourceID   int64     `json:"resource_id"`
 	Label        *Label    `json:"label"`
 	Action       string    `json:"action"`
+	// ResourceWorkItemID is sent on epic events while GitLab moves epics
+	// onto work items.
+	ResourceWorkItemID *int64 `json:"resource_work_item_id"`
 }
 
 // StateEvent is a resource_state_events row.
@@ -125,6 +169,7 @@ type StateEvent struct {
 	State                string    `json:"state"`
 	SourceCommit         *string   `json:"source_commit"`
 	SourceMergeRequestID *int64    `json:"source_merge_request_id"`
+	ResourceWorkItemID   *int64    `json:"resource_work_item_id"` // see LabelEvent
 }
 
 // MilestoneEvent is a resource_milestone_events row.
@@ -242,6 +287,8 @@ func jsonID(v json.RawMessage) *int64 {
 }
 
 // Issue is a row of /projects/:id/issues.
+// Issue is a row of /projects/:id/issues. Its first fields are shared with
+// merge requests (which embed it); the issue-only ones follow.
 type Issue struct {
 	ID        int64      `json:"id"`
 	IID       int64      `json:"iid"`
@@ -253,12 +300,36 @@ type Issue struct {
 	UpdatedAt time.Time  `json:"updated_at"`
 	ClosedAt  *time.Time `json:"closed_at"`
 	WebURL    *string    `json:"web_url"`
+	// Labels are names (the listing sends objects only when asked to
+	// with with_labels_details); nil when absent, empty when none.
+	Labels    []string   `json:"labels"`
+	Assignees []User     `json:"assignees"`
+	Milestone *Milestone `json:"milestone"`
+
+	Weight       *int64     `json:"weight"`     // Premium; absent on Free
+	IssueType    *string    `json:"issue_type"` // issue, incident, test_case, task
+	Confidential *bool      `json:"confidential"`
+	DueDate      *Date      `json:"due_date"`
+	TimeStats    *TimeStats `json:"time_stats"`
+}
+
+// TimeStats is an issue's or merge request's time tracking, in seconds.
+type TimeStats struct {
+	TimeEstimate   *int64 `json:"time_estimate"`
+	TotalTimeSpent *int64 `json:"total_time_spent"`
 }
 
 // MergeRequest is a row of /projects/:id/merge_requests.
 type MergeRequest struct {
 	Issue
-	MergedAt *time.Time `json:"merged_at"`
+	MergedAt     *time.Time `json:"merged_at"`
+	Draft        *bool      `json:"draft"`
+	WIP          *bool      `json:"work_in_progress"` // draft's name before GitLab 14.0
+	SourceBranch *string    `json:"source_branch"`
+	TargetBranch *string    `json:"target_branch"`
+	MergedBy     *User      `json:"merged_by"` // deprecated by GitLab for merge_user, still sent
+	MergeUser    *User      `json:"merge_user"`
+	Reviewers    []User     `json:"reviewers"`
 }
 
 // Epic is a row of /groups/:id/epics.
@@ -273,6 +344,9 @@ type Epic struct {
 	UpdatedAt time.Time  `json:"updated_at"`
 	ClosedAt  *time.Time `json:"closed_at"`
 	WebURL    *string    `json:"web_url"`
+	// WorkItemID is the epic's id as a work item, where GitLab has moved
+	// it: what its resource events' resource_work_item_id names.
+	WorkItemID *int64 `json:"work_item_id"`
 }
 
 // Project is a row of /projects/:id or /groups/:id/projects.

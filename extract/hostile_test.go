@@ -268,6 +268,10 @@ func TestRowsWithoutKeysAndNullBodiesAreRefused(t *testing.T) {
 		"event created_at":     {"projects/1/events", `[{"id":5}]`, "no created_at"},
 		"event author id":      {"projects/1/events", `[{"id":5,"created_at":"2024-01-01T00:00:00Z","author":{"id":null}}]`, "author has no id"},
 		"issue iid":            {"projects/1/issues", `[{"id":5,"project_id":1,"updated_at":"2024-01-01T00:00:00Z"}]`, "no iid"},
+		"issue assignee id":    {"projects/1/issues", `[{"id":5,"iid":1,"project_id":1,"updated_at":"2024-01-01T00:00:00Z","assignees":[{"id":3},{"id":0}]}]`, "issue 5's assignee 2 has no id"},
+		"issue milestone id":   {"projects/1/issues", `[{"id":5,"iid":1,"project_id":1,"updated_at":"2024-01-01T00:00:00Z","milestone":{"title":"v1"}}]`, "issue 5's milestone has no id"},
+		"mr reviewer id":       {"projects/1/merge_requests", `[{"id":5,"iid":1,"project_id":1,"updated_at":"2024-01-01T00:00:00Z","reviewers":[{"username":"x"}]}]`, "merge request 5's reviewer 1 has no id"},
+		"mr merge_user id":     {"projects/1/merge_requests", `[{"id":5,"iid":1,"project_id":1,"updated_at":"2024-01-01T00:00:00Z","merge_user":{"id":-1}}]`, "merge request 5's merge_user has no id"},
 		"label event label id": {"x/resource_label_events", `[{"id":5,"created_at":"2024-01-01T00:00:00Z","label":{"name":"x"}}]`, "label has no id"},
 		"null body":            {"projects/1/events", `null`, "null body"},
 	}
@@ -285,6 +289,8 @@ func TestRowsWithoutKeysAndNullBodiesAreRefused(t *testing.T) {
 			switch {
 			case strings.HasSuffix(tc.path, "issues"):
 				err = c.Issues(context.Background(), 1, time.Time{}, func([]Issue) error { called = true; return nil })
+			case strings.HasSuffix(tc.path, "merge_requests"):
+				err = c.MergeRequests(context.Background(), 1, time.Time{}, func([]MergeRequest) error { called = true; return nil })
 			case strings.HasSuffix(tc.path, "label_events"):
 				err = ResourceEvents(context.Background(), c, Parent{Type: "Issue", ID: 1, IID: 1, ProjectID: 1}, "label",
 					func([]LabelEvent) error { called = true; return nil })

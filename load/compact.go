@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/labtrail/labtrail/internal/fsx"
@@ -88,7 +89,7 @@ func (w *Warehouse) Compact(ctx context.Context) (CompactStats, error) {
 				return stats, err
 			}
 			files := byPart[part]
-			rows, err := w.compactPartition(ctx, t, part, files)
+			rows, err := w.rewritePartition(ctx, t, part, files, partitionRewrite{})
 			if err != nil {
 				return stats, fmt.Errorf("load: compacting %s: %w", part, err)
 			}
@@ -100,9 +101,21 @@ func (w *Warehouse) Compact(ctx context.Context) (CompactStats, error) {
 	return stats, nil
 }
 
-// compactPartition merges files, the manifest rows of partition part
-// ("<table>/created_month=M"), into one file.
-func (w *Warehouse) compactPartition(ctx context.Context, t schemas.Table, part string, files []fileEntry) (int64, error) {
+// partitionRewrite is what rewritePartition changes besides merging files:
+// nothing for a compaction.
+type partitionRewrite struct {
+	// mapRec, if set, returns the record to write in place of rec (a
+	// record of the table's schema); the caller releases both.
+	mapRec func(rec arrow.RecordBatch) (arrow.RecordBatch, error)
+	// inTx, if set, runs in the commit transaction, so that DuckDB's rows
+	// change exactly when the rewritten file replaces the old ones.
+	inTx func() error
+}
+
+// rewritePartition merges files, the manifest rows of partition part
+// ("<table>/created_month=M"), into one file, changed by rw, with the
+// protocol Compact describes.
+func (w *Warehouse) rewritePartition(ctx context.Context, t schemas.Table, part string, files []fileEntry, rw partitionRewrite) (int64, error) {
 	live := filepath.Join(w.parquetDir, filepath.FromSlash(part))
 	stage := filepath.Join(w.parquetDir, compactDir, filepath.FromSlash(part))
 	if err := os.RemoveAll(stage); err != nil {
@@ -119,7 +132,7 @@ func (w *Warehouse) compactPartition(ctx context.Context, t schemas.Table, part 
 	err := w.parquet.writeFile(filepath.Join(stage, name), t.Schema, func(fw *pqarrow.FileWriter) error {
 		for _, f := range files {
 			want += f.rows
-			n, err := copyParquet(ctx, w.alloc, fw, t.Schema, filepath.Join(w.parquetDir, filepath.FromSlash(f.path)))
+			n, err := copyParquet(ctx, w.alloc, fw, t.Schema, filepath.Join(w.parquetDir, filepath.FromSlash(f.path)), rw.mapRec)
 			got += n
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", f.path, err)
@@ -149,6 +162,11 @@ func (w *Warehouse) compactPartition(ctx context.Context, t schemas.Table, part 
 	err = w.duck.inTx(ctx, merged, func() error {
 		if err := deleteFiles(ctx, w.conn, old); err != nil {
 			return err
+		}
+		if rw.inTx != nil {
+			if err := rw.inTx(); err != nil {
+				return err
+			}
 		}
 		return insertFiles(ctx, w.conn, merged, w.runID)
 	})

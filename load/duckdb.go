@@ -33,41 +33,50 @@ func (d *duckSink) name() string { return "duckdb" }
 // an upsert. It lives only inside the upsert's transaction.
 const stageTable = "_labtrail_stage"
 
-// ensureTables creates missing tables (PRIMARY KEY id, NOT NULL where the
-// Arrow field is not nullable), adds columns appended to a schema since the
+// ensureTables creates missing tables (PRIMARY KEY on the table's Key, NOT
+// NULL where the Arrow field is not nullable), adds columns appended to a schema since the
 // table was created, checks that existing columns have the expected types,
-// and creates the internal _labtrail_* tables.
+// and creates the internal _labtrail_* tables. Parent tables (issues,
+// merge requests, epics) that gained columns are marked for a refresh
+// (see markRefresh).
 func (d *duckSink) ensureTables(ctx context.Context, tables []schemas.Table) error {
+	var grown []string
 	for _, t := range tables {
-		if err := d.ensureTable(ctx, t); err != nil {
+		added, err := d.ensureTable(ctx, t)
+		if err != nil {
 			return fmt.Errorf("load: preparing DuckDB table %s: %w", t.Name, err)
 		}
+		if added && isParentTable(t) {
+			grown = append(grown, t.Name)
+		}
 	}
-	for _, ddl := range internalTables() {
+	for _, ddl := range append(internalTables(), refreshTable) {
 		if _, err := d.conn.ExecContext(ctx, ddl); err != nil {
 			return fmt.Errorf("load: creating internal tables: %w", err)
 		}
 	}
-	return nil
+	return d.markRefresh(ctx, grown)
 }
 
-func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
+// ensureTable creates t or adds the columns it lacks, and reports whether
+// an existing table gained columns.
+func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) (added bool, err error) {
 	rows, err := d.conn.QueryContext(ctx, `SELECT column_name, data_type FROM information_schema.columns
 		WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ?`, t.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	existing := map[string]string{}
 	for rows.Next() {
 		var name, typ string
 		if err := rows.Scan(&name, &typ); err != nil {
 			rows.Close()
-			return err
+			return false, err
 		}
 		existing[name] = typ
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return err
+		return false, err
 	}
 
 	if len(existing) == 0 {
@@ -75,7 +84,7 @@ func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
 		for _, f := range t.Schema.Fields() {
 			typ, err := duckType(f.Type)
 			if err != nil {
-				return fmt.Errorf("column %s: %w", f.Name, err)
+				return false, fmt.Errorf("column %s: %w", f.Name, err)
 			}
 			col := quoteIdent(f.Name) + " " + typ.ddl
 			if !f.Nullable {
@@ -83,30 +92,31 @@ func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) error {
 			}
 			cols = append(cols, col)
 		}
-		cols = append(cols, "PRIMARY KEY ("+quoteIdent(schemas.ColID)+")")
+		cols = append(cols, "PRIMARY KEY ("+quoteList(t.Key())+")")
 		_, err := d.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+quoteIdent(t.Name)+" (\n\t"+strings.Join(cols, ",\n\t")+"\n)")
-		return err
+		return false, err
 	}
 
 	for _, f := range t.Schema.Fields() {
 		typ, err := duckType(f.Type)
 		if err != nil {
-			return fmt.Errorf("column %s: %w", f.Name, err)
+			return added, fmt.Errorf("column %s: %w", f.Name, err)
 		}
 		got, ok := existing[f.Name]
 		if !ok {
 			// Added to the schema after the table was created. No NOT NULL:
 			// the rows already stored have no value for it.
 			if _, err := d.conn.ExecContext(ctx, "ALTER TABLE "+quoteIdent(t.Name)+" ADD COLUMN "+quoteIdent(f.Name)+" "+typ.ddl); err != nil {
-				return fmt.Errorf("adding column %s: %w", f.Name, err)
+				return added, fmt.Errorf("adding column %s: %w", f.Name, err)
 			}
+			added = true
 			continue
 		}
 		if got != typ.describe {
-			return fmt.Errorf("column %s is %s in DuckDB, the schema says %s (columns are never retyped)", f.Name, got, typ.describe)
+			return added, fmt.Errorf("column %s is %s in DuckDB, the schema says %s (columns are never retyped)", f.Name, got, typ.describe)
 		}
 	}
-	return nil
+	return added, nil
 }
 
 // existingIDs returns which of ids are already stored in table.
@@ -242,7 +252,9 @@ func (d *duckSink) inTx(ctx context.Context, files []fileEntry, fn func() error)
 
 // upsertDimension replaces or inserts rows (indices into rec) of dimension
 // table t, in one transaction: the rows are appended to a temporary stage
-// table, then INSERT OR REPLACE'd into t. rows must not repeat an id.
+// table, then INSERT OR REPLACE'd into t, and the bridge rows of every
+// staged parent are replaced (see replaceBridge). rows must not repeat an
+// id.
 func (d *duckSink) upsertDimension(ctx context.Context, t schemas.Table, rec arrow.RecordBatch, rows []int) error {
 	cols := quotedColumns(t.Schema)
 	return d.inTx(ctx, nil, func() error {
@@ -257,6 +269,11 @@ func (d *duckSink) upsertDimension(ctx context.Context, t schemas.Table, rec arr
 			" FROM temp.main."+stageTable); err != nil {
 			return fmt.Errorf("load: duckdb: upserting %s: %w", t.Name, err)
 		}
+		for _, br := range schemas.BridgesOf(t) {
+			if err := d.replaceBridge(ctx, br); err != nil {
+				return fmt.Errorf("load: duckdb: replacing %s rows: %w", br.Name, err)
+			}
+		}
 		if _, err := d.conn.ExecContext(ctx, "DROP TABLE temp.main."+stageTable); err != nil {
 			return fmt.Errorf("load: duckdb: dropping the %s stage: %w", t.Name, err)
 		}
@@ -264,12 +281,32 @@ func (d *duckSink) upsertDimension(ctx context.Context, t schemas.Table, rec arr
 	})
 }
 
-// scanTable reads every row of t, ordered by id, into records of at most
+// replaceBridge makes bridge table br's rows of every parent in the stage
+// table exactly the elements of the parent's staged list: it deletes them
+// and inserts the current ones (distinct, nulls left out), stamped like
+// their parent. It runs inside the parent's upsert transaction, so readers
+// never see a parent with another parent's version of its bridge rows.
+func (d *duckSink) replaceBridge(ctx context.Context, br schemas.Table) error {
+	b := br.Bridge
+	parentCol, valueCol := quoteIdent(b.ParentColumn), quoteIdent(b.ValueColumn)
+	stage := "temp.main." + stageTable
+	if _, err := d.conn.ExecContext(ctx, "DELETE FROM main."+quoteIdent(br.Name)+" WHERE "+parentCol+
+		" IN (SELECT "+quoteIdent(schemas.ColID)+" FROM "+stage+")"); err != nil {
+		return err
+	}
+	meta := quoteList([]string{schemas.ColExtractedAt, schemas.ColRunID})
+	_, err := d.conn.ExecContext(ctx, "INSERT INTO main."+quoteIdent(br.Name)+" ("+parentCol+", "+valueCol+", "+meta+")"+
+		" SELECT DISTINCT p, v, "+meta+" FROM (SELECT "+quoteIdent(schemas.ColID)+" AS p, unnest("+quoteIdent(b.List)+") AS v, "+meta+
+		" FROM "+stage+") WHERE v IS NOT NULL")
+	return err
+}
+
+// scanTable reads every row of t, ordered by its key, into records of at most
 // batchRows rows allocated from mem, and hands each to emit, which must not
 // keep it past the call (scanTable releases it).
 func (d *duckSink) scanTable(ctx context.Context, t schemas.Table, mem memory.Allocator, batchRows int, emit func(arrow.RecordBatch) error) error {
 	rows, err := d.conn.QueryContext(ctx, "SELECT "+quotedColumns(t.Schema)+" FROM main."+quoteIdent(t.Name)+
-		" ORDER BY "+quoteIdent(schemas.ColID))
+		" ORDER BY "+quoteList(t.Key()))
 	if err != nil {
 		return fmt.Errorf("load: duckdb: reading %s: %w", t.Name, err)
 	}
@@ -363,10 +400,27 @@ func appendRows(ctx context.Context, conn *sql.Conn, catalog, schema, table stri
 
 // valueGetter returns a function that reads row i of a as the Go value the
 // DuckDB Appender expects for the matching column type: int64, string, bool,
-// time.Time (UTC midnight for dates, the instant for timestamps), or nil for
-// null. It is driven by the Arrow type, never by the table.
+// time.Time (UTC midnight for dates, the instant for timestamps), []any of
+// those for lists, or nil for null. It is driven by the Arrow type, never by
+// the table.
 func valueGetter(a arrow.Array) (func(int) driver.Value, error) {
 	switch a := a.(type) {
+	case *array.List:
+		elem, err := valueGetter(a.ListValues())
+		if err != nil {
+			return nil, fmt.Errorf("list element: %w", err)
+		}
+		return func(i int) driver.Value {
+			if a.IsNull(i) {
+				return nil
+			}
+			start, end := a.ValueOffsets(i)
+			out := make([]any, 0, end-start)
+			for j := start; j < end; j++ {
+				out = append(out, elem(int(j)))
+			}
+			return out
+		}, nil
 	case *array.Int64:
 		return func(i int) driver.Value {
 			if a.IsNull(i) {
@@ -415,11 +469,32 @@ func valueGetter(a arrow.Array) (func(int) driver.Value, error) {
 }
 
 // builderAppender returns a function that appends a value scanned from DuckDB
-// (nil, int64, string, bool or time.Time) to b. It is the inverse of
-// valueGetter.
+// (nil, int64, string, bool, time.Time, or []any of those for a list) to b.
+// It is the inverse of valueGetter.
 func builderAppender(b array.Builder) (func(any) error, error) {
 	mismatch := func(v any) error { return fmt.Errorf("cannot store %T in %s", v, b.Type()) }
 	switch b := b.(type) {
+	case *array.ListBuilder:
+		elem, err := builderAppender(b.ValueBuilder())
+		if err != nil {
+			return nil, fmt.Errorf("list element: %w", err)
+		}
+		return func(v any) error {
+			switch x := v.(type) {
+			case nil:
+				b.AppendNull()
+			case []any:
+				b.Append(true)
+				for _, e := range x {
+					if err := elem(e); err != nil {
+						return err
+					}
+				}
+			default:
+				return mismatch(v)
+			}
+			return nil
+		}, nil
 	case *array.Int64Builder:
 		return func(v any) error {
 			switch x := v.(type) {
@@ -511,6 +586,12 @@ func duckType(t arrow.DataType) (sqlType, error) {
 			return sqlType{"TIMESTAMP", "TIMESTAMP"}, nil
 		}
 		return sqlType{"TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE"}, nil
+	case *arrow.ListType:
+		elem, err := duckType(t.Elem())
+		if err != nil {
+			break
+		}
+		return sqlType{elem.ddl + "[]", elem.describe + "[]"}, nil
 	}
 	return sqlType{}, fmt.Errorf("no DuckDB type for Arrow type %s", t)
 }
@@ -520,7 +601,16 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 func quotedColumns(sc *arrow.Schema) string {
 	cols := make([]string, sc.NumFields())
 	for i, f := range sc.Fields() {
-		cols[i] = quoteIdent(f.Name)
+		cols[i] = f.Name
 	}
-	return strings.Join(cols, ", ")
+	return quoteList(cols)
+}
+
+// quoteList quotes names and joins them with commas.
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quoteIdent(n)
+	}
+	return strings.Join(q, ", ")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,13 +117,7 @@ func TestRollbackWithoutTransaction(t *testing.T) {
 func TestSchemaEvolution(t *testing.T) {
 	e := newEnv(t)
 	path := e.opts("").DuckDBPath
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("duckdb", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := mustOpenDuckDB(t, path)
 	// events as an older labtrail created it: fewer columns, one row.
 	if _, err := db.Exec(`CREATE TABLE events (id BIGINT NOT NULL, project_id BIGINT, PRIMARY KEY (id));
 		INSERT INTO events VALUES (1, 7)`); err != nil {
@@ -186,14 +179,7 @@ func TestDimensions(t *testing.T) {
 	w := e.open("run1")
 	defer e.close(w)
 	db := w.DB()
-	upsert := func(tbl schemas.Table, rows ...row) {
-		t.Helper()
-		rec := buildRecord(t, e.alloc, tbl, rows...)
-		defer rec.Release()
-		if err := w.UpsertDimension(e.ctx, tbl, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
+	upsert := func(tbl schemas.Table, rows ...row) { t.Helper(); e.upsert(w, tbl, rows...) }
 	upsert(schemas.Users,
 		row{"id": 1, "username": "ann", "name": "Ann", "state": "active"},
 		row{"id": 2, "username": "bob", "name": "Bob", "state": "active"})

@@ -78,6 +78,16 @@ func buildRecord(t testing.TB, mem memory.Allocator, tbl schemas.Table, rows ...
 					t.Fatal(err)
 				}
 				fb.Append(ts)
+			case *array.ListBuilder:
+				fb.Append(true)
+				switch x := v.(type) {
+				case []int64:
+					fb.ValueBuilder().(*array.Int64Builder).AppendValues(x, nil)
+				case []string:
+					fb.ValueBuilder().(*array.StringBuilder).AppendValues(x, nil)
+				default:
+					t.Fatalf("column %s: %T", f.Name, v)
+				}
 			default:
 				t.Fatalf("column %s: builder %T", f.Name, fb)
 			}
@@ -248,4 +258,28 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// mustOpenDuckDB opens the DuckDB file at path (creating its directory)
+// outside any Warehouse, to leave what an older labtrail would have.
+func mustOpenDuckDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// upsert builds a record from rows and upserts it into dimension tbl.
+func (e *env) upsert(w *Warehouse, tbl schemas.Table, rows ...row) {
+	e.t.Helper()
+	rec := buildRecord(e.t, e.alloc, tbl, rows...)
+	defer rec.Release()
+	if err := w.UpsertDimension(e.ctx, tbl, rec); err != nil {
+		e.t.Fatal(err)
+	}
 }

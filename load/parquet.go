@@ -374,8 +374,10 @@ func conform(mem memory.Allocator, sc *arrow.Schema, rec arrow.RecordBatch) (arr
 }
 
 // copyParquet appends every row of the Parquet file name to fw, conformed to
-// sc, and returns how many rows it copied.
-func copyParquet(ctx context.Context, mem memory.Allocator, fw *pqarrow.FileWriter, sc *arrow.Schema, name string) (int64, error) {
+// sc and, if mapRec is set, changed by it, and returns how many rows it
+// copied.
+func copyParquet(ctx context.Context, mem memory.Allocator, fw *pqarrow.FileWriter, sc *arrow.Schema, name string,
+	mapRec func(arrow.RecordBatch) (arrow.RecordBatch, error)) (int64, error) {
 	rdr, err := file.OpenParquetFile(name, false, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		return 0, err
@@ -395,6 +397,14 @@ func copyParquet(ctx context.Context, mem memory.Allocator, fw *pqarrow.FileWrit
 		rec, err := conform(mem, sc, rr.RecordBatch())
 		if err != nil {
 			return n, err
+		}
+		if mapRec != nil {
+			mapped, err := mapRec(rec)
+			rec.Release()
+			if err != nil {
+				return n, err
+			}
+			rec = mapped
 		}
 		err = fw.WriteBuffered(rec)
 		n += rec.NumRows()

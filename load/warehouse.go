@@ -8,7 +8,7 @@
 //	<DuckDBPath>.lock                 flock held by the one writing process
 //	<ParquetDir>/<fact>/created_month=YYYY-MM/<run>-<seq>.parquet
 //	<ParquetDir>/<fact>/created_month=unknown/...   rows with a null created_at
-//	<ParquetDir>/<dimension>/data.parquet
+//	<ParquetDir>/<dimension or bridge>/data.parquet
 //	<ParquetDir>/.staging/            files being written; disposable
 //	<ParquetDir>/.compact/            partitions being compacted (see Compact)
 //
@@ -69,6 +69,11 @@ type Options struct {
 	// Alloc allocates every Arrow buffer the warehouse creates; nil means
 	// memory.DefaultAllocator.
 	Alloc memory.Allocator
+	// RedactInternalNotes makes Open null the stored bodies of internal
+	// notes (events rows with note_internal true), in DuckDB and Parquet:
+	// set it whenever the run redacts internal notes, so that a warehouse
+	// that kept them and is switched to redacting stops showing them.
+	RedactInternalNotes bool
 }
 
 // ErrLocked is returned (wrapped) by Open when another process, or another
@@ -117,6 +122,7 @@ type Warehouse struct {
 // reconciles the Parquet datasets with the _labtrail_files manifest:
 // interrupted compactions are finished or undone, .staging is emptied, and
 // fact files the manifest does not list are deleted (each logged at Warn).
+// With RedactInternalNotes, it then redacts stored internal notes.
 //
 // The caller must Close the Warehouse.
 func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
@@ -178,6 +184,15 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	}
 	if err := w.reconcile(ctx); err != nil {
 		return nil, err
+	}
+	if opts.RedactInternalNotes {
+		n, err := w.redactInternalNotes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			w.log.Warn("redacted the bodies of internal notes stored while the warehouse kept them", "notes", n)
+		}
 	}
 	return w, nil
 }
@@ -558,8 +573,11 @@ func (w *Warehouse) writeBatch(ctx context.Context, b *factBatch) error {
 
 // UpsertDimension writes rec's rows into dimension table t in DuckDB,
 // replacing stored rows with the same id (latest wins; when rec repeats an
-// id, its last row wins), in one transaction. The Parquet copy of t changes
-// only at the next PublishDimensions.
+// id, its last row wins), in one transaction. The same transaction
+// replaces the rows' bridge rows (schemas.BridgesOf(t)): after it, each
+// bridge holds exactly the elements of its parent's list column, so an
+// element removed from a list loses its bridge row. The Parquet copy of t
+// and its bridges changes only at the next PublishDimensions.
 //
 // rec must have t's columns in t's order with t's types and no null id; it
 // is not released. Safe for concurrent use (calls are serialised).
@@ -597,10 +615,11 @@ func (w *Warehouse) UpsertDimension(ctx context.Context, t schemas.Table, rec ar
 	return w.duck.upsertDimension(ctx, t, rec, rows)
 }
 
-// PublishDimensions rewrites <ParquetDir>/<dimension>/data.parquet for every
-// dimension table from its DuckDB rows (ordered by id), each file atomically:
-// written in .staging, fsynced, renamed over the previous one. On error some
-// dimensions may already be published; each file is whole either way.
+// PublishDimensions rewrites <ParquetDir>/<table>/data.parquet for every
+// dimension and bridge table from its DuckDB rows (ordered by key), each
+// file atomically: written in .staging, fsynced, renamed over the previous
+// one. On error some tables may already be published; each file is whole
+// either way.
 func (w *Warehouse) PublishDimensions(ctx context.Context) error {
 	unlock, err := w.begin()
 	if err != nil {
@@ -608,7 +627,7 @@ func (w *Warehouse) PublishDimensions(ctx context.Context) error {
 	}
 	defer unlock()
 	for _, t := range schemas.All() {
-		if t.Kind != schemas.Dimension {
+		if t.Kind == schemas.Fact {
 			continue
 		}
 		err := w.parquet.publishDimension(ctx, t, func(emit func(arrow.RecordBatch) error) error {

@@ -24,15 +24,49 @@ const (
 	// Dimension tables hold one row per id with the latest values seen; they
 	// are upserted in DuckDB and rewritten whole in Parquet.
 	Dimension
+	// Bridge tables spell a list column of a dimension out as rows (one per
+	// parent and element), for BI tools that cannot read list columns.
+	// They are never written directly: see Bridge.
+	Bridge
 )
 
-// Table describes one warehouse table. Key is always the single BIGINT
-// column "id": GitLab ids are unique per server table, which is exactly the
-// granularity of each labtrail table.
+// Table describes one warehouse table. Facts and dimensions are keyed by
+// the single BIGINT column "id": GitLab ids are unique per server table,
+// which is exactly the granularity of each such table. A bridge table has
+// no id of its own: its key is (parent id, element), see Bridge and Key.
 type Table struct {
 	Name   string
 	Kind   Kind
 	Schema *arrow.Schema
+	// Bridge is set on, and only on, tables of Kind Bridge.
+	Bridge *BridgeOf
+}
+
+// BridgeOf says which list column of which dimension a bridge table spells
+// out. A bridge table holds exactly the rows
+//
+//	SELECT DISTINCT id AS <ParentColumn>, unnest(<List>) AS <ValueColumn> FROM <Parent>
+//
+// (null elements left out), and loaders keep it so by construction: a
+// parent's bridge rows are replaced in the transaction that upserts the
+// parent, so an element removed from the list (an unassigned user) loses
+// its row, and a null list (GitLab did not send the field) has none.
+// Deriving the rows from the stored list rather than sending them
+// separately means the two can never disagree.
+type BridgeOf struct {
+	Parent       string // the dimension table's name
+	List         string // its list column
+	ParentColumn string // the bridge column holding the parent's id
+	ValueColumn  string // the bridge column holding one element
+}
+
+// Key returns the columns that identify a row: "id", or for a bridge table
+// its parent and value columns.
+func (t Table) Key() []string {
+	if t.Bridge != nil {
+		return []string{t.Bridge.ParentColumn, t.Bridge.ValueColumn}
+	}
+	return []string{ColID}
 }
 
 // Common column names used by loaders and transformers.
@@ -52,6 +86,9 @@ var (
 	str  = arrow.BinaryTypes.String
 	bln  = arrow.FixedWidthTypes.Boolean
 	date = arrow.FixedWidthTypes.Date32
+	// List columns: BIGINT[] and VARCHAR[] in DuckDB, LIST in Parquet.
+	i64s = arrow.ListOf(i64)
+	strs = arrow.ListOf(str)
 	// Timestamp is a UTC-adjusted microsecond instant: DuckDB reads it as
 	// TIMESTAMP WITH TIME ZONE, Parquet writes isAdjustedToUTC = true.
 	Timestamp = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
@@ -94,6 +131,13 @@ func resourceCols() []arrow.Field {
 		f("project_id", i64), f("group_id", i64))
 }
 
+// workItemCols are appended to the resource-event tables that have epic
+// rows: GitLab sends resource_work_item_id on epic events while it moves
+// epics onto work items, and the work item id is what an epic will be
+// keyed by afterwards, so epic history stays joinable. Null on issue and
+// merge request rows.
+func workItemCols() []arrow.Field { return cols(f("work_item_id", i64)) }
+
 // Fact tables.
 var (
 	Events = Table{Name: "events", Kind: Fact, Schema: schema(cols(
@@ -107,16 +151,22 @@ var (
 		f("note_id", i64), f("note_body", str), f("note_system", bln),
 		f("note_noteable_type", str), f("note_noteable_id", i64), f("note_noteable_iid", i64),
 		f("wiki_page_title", str), f("wiki_page_slug", str),
+		// Appended later (issue 9). note_internal is what tells an internal
+		// (confidential) comment apart; the diff position is the new side's
+		// path and line, else the old side's (a removed file or line).
+		f("note_internal", bln), f("note_type", str), f("note_position_path", str), f("note_position_line", i64),
+		f("note_commit_id", str), f("note_resolvable", bln), f("note_resolved", bln),
+		f("imported", bln), f("imported_from", str), f("push_ref_count", i64),
 	))}
 
 	LabelEvents = Table{Name: "label_events", Kind: Fact, Schema: schema(resourceCols(), cols(
 		f("action", str), f(ColCreatedAt, Timestamp)), userCols("user"), cols(
 		f("label_id", i64), f("label_name", str), f("label_color", str), f("label_description", str),
-	))}
+	), workItemCols())}
 
 	StateEvents = Table{Name: "state_events", Kind: Fact, Schema: schema(resourceCols(), cols(
 		f("state", str), f("source_commit", str), f("source_merge_request_id", i64),
-		f(ColCreatedAt, Timestamp)), userCols("user"))}
+		f(ColCreatedAt, Timestamp)), userCols("user"), workItemCols())}
 
 	MilestoneEvents = Table{Name: "milestone_events", Kind: Fact, Schema: schema(resourceCols(), cols(
 		f("action", str), f(ColCreatedAt, Timestamp)), userCols("user"), cols(
@@ -153,14 +203,17 @@ var (
 // Dimension tables.
 var (
 	Users = Table{Name: "users", Kind: Dimension, Schema: schema(cols(
-		key(), f("username", str), f("name", str), f("state", str), f("avatar_url", str), f("web_url", str)))}
+		key(), f("username", str), f("name", str), f("state", str), f("avatar_url", str), f("web_url", str),
+		f("locked", bln)))}
 
 	Labels = Table{Name: "labels", Kind: Dimension, Schema: schema(cols(
-		key(), f("name", str), f("color", str), f("description", str)))}
+		key(), f("name", str), f("color", str), f("description", str),
+		f("text_color", str), f("archived", bln)))}
 
 	Milestones = Table{Name: "milestones", Kind: Dimension, Schema: schema(cols(
 		key(), f("iid", i64), f("project_id", i64), f("group_id", i64), f("title", str), f("state", str),
-		f("due_date", date), f("start_date", date), f("web_url", str)))}
+		f("due_date", date), f("start_date", date), f("web_url", str),
+		f("description", str), f("expired", bln)))}
 
 	Iterations = Table{Name: "iterations", Kind: Dimension, Schema: schema(cols(
 		key(), f("iid", i64), f("group_id", i64), f("title", str), f("state", str),
@@ -169,26 +222,67 @@ var (
 	Projects = Table{Name: "projects", Kind: Dimension, Schema: schema(cols(
 		key(), f("path_with_namespace", str), f("name", str), f("namespace_id", i64), f("web_url", str)))}
 
+	// Issues' weight is null where GitLab does not license it (Free);
+	// labels are names, as the issue listing sends them.
 	Issues = Table{Name: "issues", Kind: Dimension, Schema: schema(cols(
 		key(), f("iid", i64), f("project_id", i64), f("title", str), f("state", str), f("author_id", i64),
-		f(ColCreatedAt, Timestamp), f("updated_at", Timestamp), f("closed_at", Timestamp), f("web_url", str)))}
+		f(ColCreatedAt, Timestamp), f("updated_at", Timestamp), f("closed_at", Timestamp), f("web_url", str),
+		f("labels", strs), f("assignee_ids", i64s), f("milestone_id", i64), f("weight", i64),
+		f("issue_type", str), f("confidential", bln), f("due_date", date),
+		f("time_estimate", i64), f("total_time_spent", i64)))}
 
 	MergeRequests = Table{Name: "merge_requests", Kind: Dimension, Schema: schema(cols(
 		key(), f("iid", i64), f("project_id", i64), f("title", str), f("state", str), f("author_id", i64),
 		f(ColCreatedAt, Timestamp), f("updated_at", Timestamp), f("closed_at", Timestamp),
-		f("merged_at", Timestamp), f("web_url", str)))}
+		f("merged_at", Timestamp), f("web_url", str),
+		f("draft", bln), f("source_branch", str), f("target_branch", str),
+		f("merged_by_id", i64), f("merge_user_id", i64),
+		f("reviewer_ids", i64s), f("assignee_ids", i64s), f("labels", strs), f("milestone_id", i64)))}
 
 	Epics = Table{Name: "epics", Kind: Dimension, Schema: schema(cols(
 		key(), f("iid", i64), f("group_id", i64), f("title", str), f("state", str), f("author_id", i64),
-		f(ColCreatedAt, Timestamp), f("updated_at", Timestamp), f("closed_at", Timestamp), f("web_url", str)))}
+		f(ColCreatedAt, Timestamp), f("updated_at", Timestamp), f("closed_at", Timestamp), f("web_url", str),
+		f("work_item_id", i64)))}
 )
 
-// All lists every table in a stable order: facts first, then dimensions.
+// bridge declares the bridge table name spelling out list column list of
+// parent: (parentCol, valueCol) rows, valueCol of the list's element type.
+func bridge(name string, parent Table, list, parentCol, valueCol string) Table {
+	elem := parent.Schema.Field(parent.Schema.FieldIndices(list)[0]).Type.(*arrow.ListType).Elem()
+	return Table{Name: name, Kind: Bridge, Bridge: &BridgeOf{Parent: parent.Name, List: list, ParentColumn: parentCol, ValueColumn: valueCol},
+		Schema: schema(cols(
+			arrow.Field{Name: parentCol, Type: i64, Nullable: false},
+			arrow.Field{Name: valueCol, Type: elem, Nullable: false}))}
+}
+
+// Bridge tables.
+var (
+	IssueAssignees        = bridge("issue_assignees", Issues, "assignee_ids", "issue_id", "user_id")
+	IssueLabels           = bridge("issue_labels", Issues, "labels", "issue_id", "label_name")
+	MergeRequestAssignees = bridge("merge_request_assignees", MergeRequests, "assignee_ids", "merge_request_id", "user_id")
+	MergeRequestReviewers = bridge("merge_request_reviewers", MergeRequests, "reviewer_ids", "merge_request_id", "user_id")
+	MergeRequestLabels    = bridge("merge_request_labels", MergeRequests, "labels", "merge_request_id", "label_name")
+)
+
+// All lists every table in a stable order: facts first, then dimensions,
+// then bridges.
 func All() []Table {
 	return []Table{
 		Events, LabelEvents, StateEvents, MilestoneEvents, IterationEvents, WeightEvents, AuditEvents,
 		Users, Labels, Milestones, Iterations, Projects, Issues, MergeRequests, Epics,
+		IssueAssignees, IssueLabels, MergeRequestAssignees, MergeRequestReviewers, MergeRequestLabels,
 	}
+}
+
+// BridgesOf lists the bridge tables of dimension table parent.
+func BridgesOf(parent Table) []Table {
+	var out []Table
+	for _, t := range All() {
+		if t.Bridge != nil && t.Bridge.Parent == parent.Name {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Facts lists the fact tables.

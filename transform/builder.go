@@ -31,10 +31,15 @@ import (
 	"github.com/labtrail/labtrail/schemas"
 )
 
-// Meta is stamped on every row (_extracted_at, _run_id).
+// Meta is what a run decides for every row it builds: the stamp
+// (_extracted_at, _run_id) and what may be stored of internal notes.
 type Meta struct {
 	RunID       string
 	ExtractedAt time.Time
+	// KeepInternalNotes stores the bodies of internal (confidential) notes.
+	// The zero value redacts them, so that a caller who forgets to decide
+	// cannot leak them into a warehouse read by a wider audience.
+	KeepInternalNotes bool
 }
 
 // SoftMaxColumnBytes is the amount of string data in one column of a Builder
@@ -54,6 +59,8 @@ const (
 	kindBool
 	kindTimestamp
 	kindDate32
+	kindInt64List
+	kindStringList
 	kindUnsupported
 )
 
@@ -69,6 +76,10 @@ func (k colKind) String() string {
 		return "timestamp[us, UTC]"
 	case kindDate32:
 		return "date32"
+	case kindInt64List:
+		return "list<int64>"
+	case kindStringList:
+		return "list<string>"
 	case kindUnsupported:
 		return "unsupported"
 	}
@@ -83,14 +94,19 @@ type column struct {
 	meta     bool // _extracted_at or _run_id: written by endRow only
 	set      bool // set in the current row
 
-	fb       array.Builder // the field builder, whatever its type
-	lastData int           // string data bytes of the last record cut
-	i64      *array.Int64Builder
-	str      *array.StringBuilder
+	fb       array.Builder        // the field builder, whatever its type
+	lastData int                  // string data bytes of the last record cut
+	i64      *array.Int64Builder  // for kindInt64List, the list's values
+	str      *array.StringBuilder // for kindStringList, the list's values
 	bln      *array.BooleanBuilder
 	ts       *array.TimestampBuilder
 	d32      *array.Date32Builder
+	list     *array.ListBuilder
 }
+
+// hasStrings reports whether the column holds string data, whose size
+// Full, reserve and the overflow check watch.
+func (c *column) hasStrings() bool { return c.kind == kindString || c.kind == kindStringList }
 
 // Builder accumulates rows of one table (schemas.Table) and cuts Arrow
 // records. Not safe for concurrent use.
@@ -111,6 +127,7 @@ type Builder struct {
 	extractedAt   arrow.Timestamp
 	runID         string
 	extractedAtOK bool
+	keepInternal  bool // Meta.KeepInternalNotes
 
 	rows     int
 	lastRows int // rows of the last record cut: capacity to reserve for the next
@@ -124,14 +141,15 @@ type Builder struct {
 
 // NewBuilder returns an empty Builder for table t whose rows are stamped with
 // m. Every field of t.Schema must be one of the types schemas uses (int64,
-// string, bool, date32, timestamp[us]); a field of another type is reported
-// by Err and receives nulls.
+// string, bool, date32, timestamp[us], list<int64>, list<string>); a field
+// of another type is reported by Err and receives nulls.
 func NewBuilder(mem memory.Allocator, t schemas.Table, m Meta) *Builder {
 	b := &Builder{
 		table:        t,
 		rb:           array.NewRecordBuilder(mem, t.Schema),
 		byName:       make(map[string]int, t.Schema.NumFields()),
 		runID:        strings.ToValidUTF8(m.RunID, "\uFFFD"),
+		keepInternal: m.KeepInternalNotes,
 		softMaxBytes: SoftMaxColumnBytes,
 		maxStrBytes:  math.MaxInt32,
 	}
@@ -160,6 +178,17 @@ func NewBuilder(mem memory.Allocator, t schemas.Table, m Meta) *Builder {
 			}
 		case *array.Date32Builder:
 			c.kind, c.d32 = kindDate32, fb
+		case *array.ListBuilder:
+			c.kind, c.list = kindUnsupported, fb
+			switch vb := fb.ValueBuilder().(type) {
+			case *array.Int64Builder:
+				c.kind, c.i64 = kindInt64List, vb
+			case *array.StringBuilder:
+				c.kind, c.str = kindStringList, vb
+			}
+			if c.kind == kindUnsupported {
+				b.errorf("transform: %s.%s: unsupported Arrow type %s", t.Name, f.Name, f.Type)
+			}
 		default:
 			c.kind = kindUnsupported
 			b.errorf("transform: %s.%s: unsupported Arrow type %s", t.Name, f.Name, f.Type)
@@ -189,7 +218,7 @@ func (b *Builder) Len() int { return b.rows }
 // becomes a null and is reported by Err.
 func (b *Builder) Full() bool {
 	for i := range b.cols {
-		if c := &b.cols[i]; c.kind == kindString && c.str != nil && c.str.DataLen() >= b.softMaxBytes {
+		if c := &b.cols[i]; c.hasStrings() && c.str.DataLen() >= b.softMaxBytes {
 			return true
 		}
 	}
@@ -203,7 +232,7 @@ func (b *Builder) NewRecord() arrow.RecordBatch {
 	b.abortRow()
 	b.lastRows = min(b.rows, maxReserveRows)
 	for i := range b.cols {
-		if c := &b.cols[i]; c.kind == kindString {
+		if c := &b.cols[i]; c.hasStrings() {
 			c.lastData = min(c.str.DataLen(), maxReserveBytes)
 		}
 	}
@@ -225,7 +254,7 @@ const (
 func (b *Builder) reserve() {
 	b.rb.Reserve(b.lastRows)
 	for i := range b.cols {
-		if c := &b.cols[i]; c.kind == kindString && c.lastData > 0 {
+		if c := &b.cols[i]; c.hasStrings() && c.lastData > 0 {
 			c.str.ReserveData(c.lastData)
 		}
 	}
@@ -404,10 +433,14 @@ func (b *Builder) setString(name string, v *string) {
 }
 
 func (b *Builder) setStringVal(name string, v string) {
-	c := b.col(name, kindString)
-	if c == nil {
-		return
+	if c := b.col(name, kindString); c != nil {
+		b.appendString(c, v)
 	}
+}
+
+// appendString appends v to c's strings (the column, or the current list's
+// elements): valid UTF-8, or a null if it would overflow the column.
+func (b *Builder) appendString(c *column, v string) {
 	if !utf8.ValidString(v) {
 		// Arrow strings, Parquet and DuckDB want UTF-8. Strings decoded by
 		// encoding/json always are; Parent and Meta strings might not be.
@@ -415,7 +448,7 @@ func (b *Builder) setStringVal(name string, v string) {
 	}
 	if c.str.DataLen() > b.maxStrBytes-len(v) {
 		b.errorf("transform: %s.%s: string of %d bytes would overflow the column (%d bytes buffered); stored as null",
-			b.table.Name, name, len(v), c.str.DataLen())
+			b.table.Name, c.name, len(v), c.str.DataLen())
 		c.str.AppendNull()
 		return
 	}
@@ -483,6 +516,33 @@ func (b *Builder) setDate(name string, d *extract.Date) {
 		return
 	}
 	c.d32.Append(v)
+}
+
+// setInt64List sets a list of vs; a nil vs gives null, an empty one an
+// empty list (GitLab's "assignees": [] is not its absence).
+func (b *Builder) setInt64List(name string, vs []int64) {
+	if c := b.col(name, kindInt64List); c != nil {
+		if vs == nil {
+			c.list.AppendNull()
+			return
+		}
+		c.list.Append(true)
+		c.i64.AppendValues(vs, nil)
+	}
+}
+
+// setStringList sets a list of vs; nil gives null, empty an empty list.
+func (b *Builder) setStringList(name string, vs []string) {
+	if c := b.col(name, kindStringList); c != nil {
+		if vs == nil {
+			c.list.AppendNull()
+			return
+		}
+		c.list.Append(true)
+		for _, v := range vs {
+			b.appendString(c, v)
+		}
+	}
 }
 
 // setNull sets the column to null explicitly (an unset column is null too).

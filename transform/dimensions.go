@@ -16,6 +16,7 @@ func AppendUser(b *Builder, u *extract.User) {
 	b.setStringVal("state", u.State)
 	b.setString("avatar_url", u.AvatarURL)
 	b.setString("web_url", u.WebURL)
+	b.setBool("locked", u.Locked)
 	b.endRow()
 }
 
@@ -28,6 +29,8 @@ func AppendLabel(b *Builder, l *extract.Label) {
 	b.setStringVal("name", l.Name)
 	b.setStringVal("color", l.Color)
 	b.setString("description", l.Description)
+	b.setString("text_color", l.TextColor)
+	b.setBool("archived", l.Archived)
 	b.endRow()
 }
 
@@ -45,6 +48,8 @@ func AppendMilestone(b *Builder, m *extract.Milestone) {
 	b.setDate("due_date", m.DueDate)
 	b.setDate("start_date", m.StartDate)
 	b.setString("web_url", m.WebURL)
+	b.setString("description", m.Description)
+	b.setBool("expired", m.Expired)
 	b.endRow()
 }
 
@@ -81,8 +86,9 @@ func AppendProject(b *Builder, p *extract.Project) {
 	b.endRow()
 }
 
-// setIssuable fills the columns issues and merge requests share.
-func setIssuable(b *Builder, i *extract.Issue) {
+// setIssuable fills the columns issues and merge requests share, and
+// collects the users and the milestone they reference into refs.
+func setIssuable(b *Builder, refs *Referenced, i *extract.Issue) {
 	b.setInt64Val("id", i.ID)
 	b.setInt64Val("iid", i.IID)
 	b.setInt64Val("project_id", i.ProjectID)
@@ -95,29 +101,69 @@ func setIssuable(b *Builder, i *extract.Issue) {
 	b.setTime("updated_at", i.UpdatedAt)
 	b.setTimePtr("closed_at", i.ClosedAt)
 	b.setString("web_url", i.WebURL)
+	b.setStringList("labels", i.Labels)
+	b.setInt64List("assignee_ids", userIDs(refs, i.Assignees))
+	if m := i.Milestone; m != nil {
+		b.setInt64Val("milestone_id", m.ID)
+	}
+	refs.AddUser(i.Author)
+	refs.AddMilestone(i.Milestone)
 }
 
-// AppendIssue appends one row of schemas.Issues and collects the author into
-// refs.
+// userIDs returns the ids of us (nil for a nil list: GitLab did not send
+// it) and collects the users into refs.
+func userIDs(refs *Referenced, us []extract.User) []int64 {
+	if us == nil {
+		return nil
+	}
+	ids := make([]int64, len(us))
+	for k := range us {
+		ids[k] = us[k].ID
+		refs.AddUser(&us[k])
+	}
+	return ids
+}
+
+// AppendIssue appends one row of schemas.Issues and collects the users and
+// the milestone it references into refs.
 func AppendIssue(b *Builder, refs *Referenced, i *extract.Issue) {
 	if i == nil {
 		return
 	}
-	setIssuable(b, i)
+	setIssuable(b, refs, i)
+	b.setInt64("weight", i.Weight)
+	b.setString("issue_type", i.IssueType)
+	b.setBool("confidential", i.Confidential)
+	b.setDate("due_date", i.DueDate)
+	if ts := i.TimeStats; ts != nil {
+		b.setInt64("time_estimate", ts.TimeEstimate)
+		b.setInt64("total_time_spent", ts.TotalTimeSpent)
+	}
 	b.endRow()
-	refs.AddUser(i.Author)
 }
 
 // AppendMergeRequest appends one row of schemas.MergeRequests and collects
-// the author into refs.
+// the users and the milestone it references into refs. draft falls back to
+// work_in_progress, its name before GitLab 14.0.
 func AppendMergeRequest(b *Builder, refs *Referenced, m *extract.MergeRequest) {
 	if m == nil {
 		return
 	}
-	setIssuable(b, &m.Issue)
+	setIssuable(b, refs, &m.Issue)
 	b.setTimePtr("merged_at", m.MergedAt)
+	b.setBool("draft", firstSet(m.Draft, m.WIP))
+	b.setString("source_branch", m.SourceBranch)
+	b.setString("target_branch", m.TargetBranch)
+	if u := m.MergedBy; u != nil {
+		b.setInt64Val("merged_by_id", u.ID)
+	}
+	if u := m.MergeUser; u != nil {
+		b.setInt64Val("merge_user_id", u.ID)
+	}
+	b.setInt64List("reviewer_ids", userIDs(refs, m.Reviewers))
 	b.endRow()
-	refs.AddUser(m.Author)
+	refs.AddUser(m.MergedBy)
+	refs.AddUser(m.MergeUser)
 }
 
 // AppendEpic appends one row of schemas.Epics and collects the author into
@@ -138,6 +184,7 @@ func AppendEpic(b *Builder, refs *Referenced, e *extract.Epic) {
 	b.setTime("updated_at", e.UpdatedAt)
 	b.setTimePtr("closed_at", e.ClosedAt)
 	b.setString("web_url", e.WebURL)
+	b.setInt64("work_item_id", e.WorkItemID)
 	b.endRow()
 	refs.AddUser(e.Author)
 }

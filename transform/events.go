@@ -8,7 +8,8 @@ import "github.com/labtrail/labtrail/extract"
 // author_id and author_username come from the event's own author_id and
 // author_username when GitLab sent them, else from the author object;
 // author_name only from the author object. A missing author, push_data, note
-// or wiki_page leaves its columns null.
+// or wiki_page leaves its columns null. An internal note's body is stored
+// only if b's Meta keeps internal notes (see noteBody).
 func AppendEvent(b *Builder, refs *Referenced, e *extract.Event) {
 	if e == nil {
 		return
@@ -44,19 +45,17 @@ func AppendEvent(b *Builder, refs *Referenced, e *extract.Event) {
 		b.setString("push_commit_to", p.CommitTo)
 		b.setString("push_ref", p.Ref)
 		b.setString("push_commit_title", p.CommitTitle)
+		b.setInt64("push_ref_count", p.RefCount)
 	}
 	if n := e.Note; n != nil {
-		b.setInt64Val("note_id", n.ID)
-		b.setString("note_body", n.Body)
-		b.setBool("note_system", n.System)
-		b.setString("note_noteable_type", n.NoteableType)
-		b.setInt64("note_noteable_id", n.NoteableID)
-		b.setInt64("note_noteable_iid", n.NoteableIID)
+		setNote(b, n)
 	}
 	if w := e.WikiPage; w != nil {
 		b.setString("wiki_page_title", w.Title)
 		b.setString("wiki_page_slug", w.Slug)
 	}
+	b.setBool("imported", e.Imported)
+	b.setString("imported_from", e.ImportedFrom)
 	b.endRow()
 
 	refs.AddUser(e.Author)

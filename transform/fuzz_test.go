@@ -50,6 +50,7 @@ func FuzzDecodeAndFlatten(f *testing.F) {
 		`[{"id":1,"iteration":{"id":2,"state":"weird"}},{"id":2,"iteration":{"id":3,"state":99999999999999999999}}]`,
 		`[{"id":1,"author_id":null,"author":{"id":0},"push_data":{},"note":{},"wiki_page":{}}]`,
 		`[{"id":1,"namespace":null},{"id":2,"namespace":{"id":3}}]`,
+		`[{"id":1,"labels":["` + bigToken + `",null,"x"],"assignees":[{"id":2},{}],"reviewers":null,"time_stats":{}}]`,
 		"[{\"id\":1,\"title\":\"\xff\xfe invalid utf-8\"}]",
 		`[`, `null`, `{"id":1}`, `[1,"a",true]`,
 	} {

@@ -137,6 +137,13 @@ func renderValue(t testing.TB, col arrow.Array, row int) string {
 		return strconv.Quote(time.UnixMicro(int64(a.Value(row))).UTC().Format("2006-01-02T15:04:05.000000Z07:00"))
 	case *array.Date32:
 		return strconv.Quote(a.Value(row).FormattedString())
+	case *array.List:
+		start, end := a.ValueOffsets(row)
+		items := make([]string, 0, end-start)
+		for i := start; i < end; i++ {
+			items = append(items, renderValue(t, a.ListValues(), int(i)))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	t.Fatalf("cannot render %s", col.DataType())
 	return ""
@@ -153,10 +160,14 @@ func columnByName(t testing.TB, rec arrow.RecordBatch, name string) arrow.Array 
 }
 
 // value returns a cell as a Go value (nil for null): int64, string, bool,
-// time.Time (UTC) or a "YYYY-MM-DD" string for dates.
+// time.Time (UTC), a "YYYY-MM-DD" string for dates, []any for lists.
 func value(t testing.TB, rec arrow.RecordBatch, name string, row int) any {
 	t.Helper()
-	col := columnByName(t, rec, name)
+	return valueOf(t, columnByName(t, rec, name), row)
+}
+
+func valueOf(t testing.TB, col arrow.Array, row int) any {
+	t.Helper()
 	if col.IsNull(row) {
 		return nil
 	}
@@ -171,6 +182,13 @@ func value(t testing.TB, rec arrow.RecordBatch, name string, row int) any {
 		return time.UnixMicro(int64(a.Value(row))).UTC()
 	case *array.Date32:
 		return a.Value(row).FormattedString()
+	case *array.List:
+		start, end := a.ValueOffsets(row)
+		items := make([]any, 0, end-start)
+		for i := start; i < end; i++ {
+			items = append(items, valueOf(t, a.ListValues(), int(i)))
+		}
+		return items
 	}
 	t.Fatalf("cannot read %s", col.DataType())
 	return nil

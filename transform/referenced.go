@@ -70,7 +70,7 @@ func (r *Referenced) AddUser(u *extract.User) {
 		r.users = make(map[int64]extract.User)
 	}
 	c := *u
-	c.AvatarURL, c.WebURL = clonePtr(u.AvatarURL), clonePtr(u.WebURL)
+	c.AvatarURL, c.WebURL, c.Locked = clonePtr(u.AvatarURL), clonePtr(u.WebURL), clonePtr(u.Locked)
 	r.users[u.ID] = c
 }
 
@@ -82,11 +82,12 @@ func (r *Referenced) AddLabel(l *extract.Label) {
 	if r.labels == nil {
 		r.labels = make(map[int64]extract.Label)
 	}
-	if old, ok := r.labels[l.ID]; ok && old.Name == l.Name && old.Color == l.Color && eqPtr(old.Description, l.Description) {
+	if old, ok := r.labels[l.ID]; ok && old.Name == l.Name && old.Color == l.Color && eqPtr(old.Description, l.Description) &&
+		eqPtr(old.TextColor, l.TextColor) && eqPtr(old.Archived, l.Archived) {
 		return // unchanged: spare the copy
 	}
 	c := *l
-	c.Description = clonePtr(l.Description)
+	c.Description, c.TextColor, c.Archived = clonePtr(l.Description), clonePtr(l.TextColor), clonePtr(l.Archived)
 	r.labels[l.ID] = c
 }
 
@@ -100,11 +101,13 @@ func (r *Referenced) AddMilestone(m *extract.Milestone) {
 	}
 	if old, ok := r.milestones[m.ID]; ok && old.Title == m.Title && old.State == m.State && eqPtr(old.WebURL, m.WebURL) &&
 		eqPtr(old.IID, m.IID) && eqPtr(old.ProjectID, m.ProjectID) && eqPtr(old.GroupID, m.GroupID) &&
-		eqDate(old.DueDate, m.DueDate) && eqDate(old.StartDate, m.StartDate) {
+		eqDate(old.DueDate, m.DueDate) && eqDate(old.StartDate, m.StartDate) &&
+		eqPtr(old.Description, m.Description) && eqPtr(old.Expired, m.Expired) {
 		return
 	}
 	c := *m
 	c.IID, c.ProjectID, c.GroupID, c.WebURL = clonePtr(m.IID), clonePtr(m.ProjectID), clonePtr(m.GroupID), clonePtr(m.WebURL)
+	c.Description, c.Expired = clonePtr(m.Description), clonePtr(m.Expired)
 	c.DueDate, c.StartDate = clonePtr(m.DueDate), clonePtr(m.StartDate)
 	r.milestones[m.ID] = c
 }

@@ -51,6 +51,7 @@ func AppendLabelEvent(b *Builder, refs *Referenced, p extract.Parent, e *extract
 		b.setStringVal("label_color", l.Color)
 		b.setString("label_description", l.Description)
 	}
+	b.setInt64("work_item_id", e.ResourceWorkItemID)
 	b.endRow()
 
 	refs.AddUser(e.User)
@@ -69,6 +70,7 @@ func AppendStateEvent(b *Builder, refs *Referenced, p extract.Parent, e *extract
 	b.setInt64("source_merge_request_id", e.SourceMergeRequestID)
 	b.setTime("created_at", e.CreatedAt)
 	setUser(b, e.User)
+	b.setInt64("work_item_id", e.ResourceWorkItemID)
 	b.endRow()
 
 	refs.AddUser(e.User)

@@ -57,7 +57,30 @@ func (g GitLab) Token(env func(string) (string, bool)) string {
 type Warehouse struct {
 	DuckDB  string
 	Parquet string
+	// InternalNotes is a warehouse setting, not a pipeline's: the
+	// warehouse (above all its Parquet directory) is the audience
+	// boundary, and it stores each event once whichever pipeline read it
+	// first, so a per-pipeline choice would leave an internal note read by
+	// two pipelines (a project's events and a user's) kept or redacted
+	// depending on which unit stored it first.
+	InternalNotes InternalNotes
 }
+
+// KeepsInternalNotes reports whether internal notes' bodies are stored;
+// anything but an explicit keep redacts them.
+func (w Warehouse) KeepsInternalNotes() bool { return w.InternalNotes == InternalNotesKeep }
+
+// InternalNotes says what reaches the warehouse of notes GitLab marks
+// internal (confidential).
+type InternalNotes string
+
+const (
+	// InternalNotesRedact keeps the row, with note_internal true, and stores
+	// its body as NULL.
+	InternalNotesRedact InternalNotes = "redact"
+	// InternalNotesKeep stores the body like any other.
+	InternalNotesKeep InternalNotes = "keep"
+)
 
 // Ref is a project, group or user as written in the file: a number or a
 // path/username.
@@ -103,6 +126,9 @@ const (
 	defaultOverlap  = time.Hour
 	defaultDuckDB   = "warehouse/gitlab.duckdb"
 	defaultParquet  = "warehouse/parquet"
+	// Redacting is the default: a warehouse is read by a wider audience
+	// than a project's Reporters, and a body never stored cannot leak.
+	defaultInternalNotes = InternalNotesRedact
 )
 
 func applyDefaults(c *Config) {
@@ -117,6 +143,7 @@ func applyDefaults(c *Config) {
 	setIfZero(&c.GitLab.MaxWait, def.MaxWait)
 	setIfZero(&c.Warehouse.DuckDB, defaultDuckDB)
 	setIfZero(&c.Warehouse.Parquet, defaultParquet)
+	setIfZero(&c.Warehouse.InternalNotes, defaultInternalNotes)
 	for i := range c.Pipelines {
 		p := &c.Pipelines[i]
 		if len(p.Streams) == 0 {
@@ -222,12 +249,19 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		case "gitlab":
 			d.gitlab(p, v, &c.GitLab)
 		case "warehouse":
-			d.mapping(p, v, []string{"duckdb", "parquet"}, func(k string, v *yaml.Node, p string) {
+			d.mapping(p, v, []string{"duckdb", "parquet", "internal_notes"}, func(k string, v *yaml.Node, p string) {
 				switch k {
 				case "duckdb":
 					c.Warehouse.DuckDB = d.str(p, v)
 				case "parquet":
 					c.Warehouse.Parquet = d.str(p, v)
+				case "internal_notes":
+					switch s := InternalNotes(d.scalar(p, v)); s {
+					case InternalNotesKeep, InternalNotesRedact:
+						c.Warehouse.InternalNotes = s
+					default:
+						d.errf(p, "must be keep or redact, got %q", v.Value)
+					}
 				}
 			})
 		case "pipelines":

@@ -67,7 +67,7 @@ func defaults() *Config {
 			URL: "https://gitlab.example.com", TokenEnv: "GITLAB_TOKEN", Concurrency: 8, MaxAttempts: 8,
 			Timeout: 60 * time.Second, MaxResponseBytes: 64 << 20, MaxPages: 100_000, MaxWait: 15 * time.Minute,
 		},
-		Warehouse: Warehouse{DuckDB: "testdata/warehouse/gitlab.duckdb", Parquet: "testdata/warehouse/parquet"},
+		Warehouse: Warehouse{DuckDB: "testdata/warehouse/gitlab.duckdb", Parquet: "testdata/warehouse/parquet", InternalNotes: InternalNotesRedact},
 		Pipelines: []Pipeline{{
 			Name: "p", Projects: []Ref{{Path: "acme/api"}}, Streams: schemas.DefaultStreamNames(),
 			Since: day(2024, 1, 1), Overlap: time.Hour,
@@ -92,7 +92,7 @@ var fixtures = []fixture{
 			URL: "https://gitlab.example.com", TokenEnv: "LABTRAIL_GITLAB_TOKEN", Concurrency: 4, RequestsPerSecond: 12.5,
 			MaxAttempts: 3, Timeout: 90 * time.Second, MaxResponseBytes: 16 << 20, MaxPages: 5000, MaxWait: 2 * time.Minute,
 		},
-		Warehouse: Warehouse{DuckDB: "testdata/data/gitlab.duckdb", Parquet: "/srv/labtrail/parquet"},
+		Warehouse: Warehouse{DuckDB: "testdata/data/gitlab.duckdb", Parquet: "/srv/labtrail/parquet", InternalNotes: InternalNotesKeep},
 		Pipelines: []Pipeline{{
 			Name:        "platform",
 			Projects:    []Ref{{Path: "acme/api"}, {Path: "acme/platform/db"}, {ID: 42}},
@@ -145,6 +145,7 @@ var fixtures = []fixture{
 		c.GitLab.URL = "http://127.0.0.1:8929/gitlab"
 		c.Pipelines[0].Name, c.Pipelines[0].Projects, c.Pipelines[0].Groups = "demo", nil, []Ref{{Path: "acme"}}
 	})},
+	{file: "internal-notes.good.yml", want: defaults()},
 	{file: "token-env.good.yml", env: map[string]string{"_MY_TOKEN_2": " \ttest-token\r\n"}, want: with(func(c *Config) {
 		c.GitLab.TokenEnv = "_MY_TOKEN_2"
 	})},
@@ -181,7 +182,7 @@ var fixtures = []fixture{
 	}},
 	{file: "unknown-key-root.bad.yml", errs: []string{"version: unknown key (line 3; allowed: gitlab, warehouse, pipelines)"}},
 	{file: "unknown-key-gitlab.bad.yml", errs: []string{"gitlab.requests_per_sec: unknown key (line 3; allowed: " + gitlabKeys + ")"}},
-	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet)"}},
+	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet, internal_notes)"}},
 	{file: "unknown-key-pipeline.bad.yml", errs: []string{
 		"pipelines[0].until: unknown key (line 7; allowed: name, projects, groups, users, current_user, streams, audit_events, instance_audit_events, since, overlap)",
 	}},
@@ -296,6 +297,7 @@ var fixtures = []fixture{
 	}},
 	{file: "since-future.bad.yml", errs: []string{"pipelines[0].since: 2999-01-01 is in the future"}},
 	{file: "overlap.bad.yml", errs: []string{`pipelines[0].overlap: ` + positiveDur + `"an hour"`}},
+	{file: "internal-notes.bad.yml", errs: []string{`warehouse.internal_notes: must be keep or redact, got "hide"`}},
 
 	// Bad: many problems at once.
 	{file: "many-problems.bad.yml", env: map[string]string{}, errs: []string{

@@ -29,5 +29,6 @@ sql "Most active authors" "SELECT author_username, count(*) AS events FROM event
 sql "Longest spans with priority::high (label_intervals)" "SELECT resource_type, project_id, resource_iid, label_name, added_at, removed_at, duration FROM label_intervals WHERE label_name = 'priority::high' AND duration IS NOT NULL ORDER BY duration DESC LIMIT 5"
 sql "Median cycle time by project (cycle_times)" "SELECT project_id, resource_type, count(*) AS closed, median(cycle_time) AS median_cycle_time, sum(reopen_count) AS reopens FROM cycle_times WHERE cycle_time IS NOT NULL GROUP BY ALL ORDER BY ALL"
 sql "Audit events by scope and event (audit_events)" "SELECT scope_type, event_name, count(*) AS events, max(created_at) AS latest FROM audit_events GROUP BY ALL ORDER BY events DESC LIMIT 8"
+sql "Open issues per assignee (issue_assignees bridge)" "SELECT u.username, count(*) AS open_issues FROM issue_assignees a JOIN issues i ON i.id = a.issue_id JOIN users u ON u.id = a.user_id WHERE i.state = 'opened' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5"
 sql "Same rows in Parquet as in DuckDB" "SELECT (SELECT count(*) FROM read_parquet('demo/parquet/events/**/*.parquet', hive_partitioning = true)) AS parquet_events, (SELECT count(*) FROM events) AS duckdb_events"
 sql "Last runs" "SELECT run_id, outcome, requests, retries, throttled, rows_json FROM _labtrail_runs ORDER BY started_at"

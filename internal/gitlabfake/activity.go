@@ -14,6 +14,8 @@ import "time"
 //   - one new issue and one new merge request per project, with their
 //     "opened" events and a few resource events;
 //   - audit events in every project and group and on the instance.
+//   - new assignees or reviewers on about 3% of the existing issues and
+//     MRs (one added or one removed), bumping their updated_at.
 //
 // All new ids continue their sequences and all new rows are created after
 // the previous Now, so ids keep growing with time; except one audit event,
@@ -29,6 +31,7 @@ func (s *Server) AddActivity(seed int64) ActivitySummary {
 	a.addEvents()
 	a.bumpUpdated()
 	a.sum.AuditEvents = newAuditGen(newRand(seed, s.seed+0xa0d1), s.d, s.sc).addAudit(a.oldNow, a.newNow)
+	a.sum.Reassigned = a.reassign()
 	s.d.Now = a.newNow
 	s.reindex()
 	return a.sum
@@ -53,6 +56,7 @@ type activity struct {
 func (s *Server) newActivity(seed int64) *activity {
 	d := s.d
 	g := newGen(newRand(seed, s.seed+0x5a5a), s.sc, d)
+	g.traitSeed = splitmix64(uint64(seed)) ^ uint64(s.seed)
 	g.look = newLookups(d)
 	g.refs = newParentRefs(d)
 	a := &activity{s: s, d: d, g: g, oldNow: d.Now}

@@ -1,7 +1,6 @@
 package gitlabfake
 
 import (
-	"slices"
 	"strconv"
 	"time"
 )
@@ -25,6 +24,7 @@ func (a *activity) addParents() {
 	}
 	numberByCreation(issues, nextID(d.Issues, firstIssueID, issueStamps), issueStamps)
 	numberByCreation(mrs, nextID(d.MergeRequests, firstMRID, mrStamps), mrStamps)
+	g.parentTraits(issues, mrs)
 	g.refs.add(issues, mrs)
 	a.firstNewIssue, a.firstNewMR = len(d.Issues), len(d.MergeRequests)
 	d.Issues = append(d.Issues, issues...)
@@ -109,17 +109,7 @@ func (a *activity) openNewParents() {
 func (s *Server) replayResources(ps *pstate, k pkey) {
 	d := s.d
 	for _, j := range s.idx.res[famLabel][k] {
-		e := &d.LabelEvents[j]
-		if e.LabelID == 0 {
-			continue
-		}
-		at := slices.Index(ps.labels, e.LabelID)
-		switch {
-		case e.Action == "add" && at < 0:
-			ps.labels = append(ps.labels, e.LabelID)
-		case e.Action == "remove" && at >= 0:
-			ps.labels = slices.Delete(ps.labels, at, at+1)
-		}
+		ps.labels = applyLabel(ps.labels, &d.LabelEvents[j])
 	}
 	if rows := s.idx.res[famMilestone][k]; len(rows) > 0 {
 		if e := &d.MilestoneEvents[rows[len(rows)-1]]; e.Action == "add" {

@@ -2,6 +2,7 @@ package gitlabfake
 
 import (
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -43,6 +44,7 @@ type User struct {
 	Username  string
 	Name      string
 	State     string // "active" or "blocked"
+	Locked    bool   // too many failed sign-ins (not the same as blocked)
 	CreatedAt time.Time
 }
 
@@ -81,7 +83,9 @@ type Label struct {
 	GroupID     int64
 	Name        string
 	Color       string
+	TextColor   string // GitLab derives it from Color's lightness
 	Description string // "" renders as null
+	Archived    bool
 }
 
 // Milestone is a project milestone (ProjectID set) or a group milestone (GroupID set).
@@ -91,7 +95,7 @@ type Milestone struct {
 	ProjectID   int64
 	GroupID     int64
 	Title       string
-	Description string
+	Description string // "" renders as null
 	State       string // "active" or "closed"
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -112,8 +116,10 @@ type Iteration struct {
 	UpdatedAt time.Time
 }
 
-// Issue is a project issue. UpdatedAt follows its resource events and
-// notes, except for the rapid-edit quirk (see ResourceEvent).
+// Issue is a project issue. UpdatedAt follows its resource events, notes
+// and assignee changes, except for the rapid-edit quirk (see
+// ResourceEvent). Its labels, milestone and weight are what its resource
+// events leave (see Data.Current).
 type Issue struct {
 	ID        int64
 	IID       int64
@@ -124,6 +130,13 @@ type Issue struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	ClosedAt  *time.Time
+
+	AssigneeIDs    []int64 // in assignment order; empty renders "assignees": []
+	IssueType      string  // "issue", "incident" or "task"
+	Confidential   bool
+	DueDate        *time.Time // a plain date (UTC midnight); nil renders as null
+	TimeEstimate   int64      // seconds
+	TotalTimeSpent int64      // seconds
 }
 
 // MergeRequest is a project merge request.
@@ -139,6 +152,13 @@ type MergeRequest struct {
 	UpdatedAt    time.Time
 	ClosedAt     *time.Time
 	MergedAt     *time.Time
+
+	TargetBranch string
+	Draft        bool // never on a merged MR
+	AssigneeIDs  []int64
+	ReviewerIDs  []int64
+	MergedByID   int64 // who merged it (the merged state event's user); 0 renders null
+	MergeUserID  int64 // who merged it or set it to auto-merge; 0 renders null
 }
 
 // Epic is a group epic (Premium groups only).
@@ -152,6 +172,9 @@ type Epic struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	ClosedAt  *time.Time
+	// WorkItemID is the epic's id as a work item (GitLab is moving epics
+	// onto work items); its resource events send it as resource_work_item_id.
+	WorkItemID int64
 }
 
 // Event is a row of the Events API table.
@@ -174,6 +197,9 @@ type Event struct {
 	Wiki        *WikiPage
 	// Hidden rows are dropped by the visibility filter after the page is cut.
 	Hidden bool
+	// ImportedFrom names the importer that brought the event in ("github");
+	// "" renders imported false and imported_from "none".
+	ImportedFrom string
 }
 
 // PushData is the push_data of a push event.
@@ -183,8 +209,9 @@ type PushData struct {
 	RefType     string // "branch" or "tag"
 	CommitFrom  string // "" renders as null (new ref)
 	CommitTo    string
-	Ref         string
+	Ref         string // "" renders as null (a push of many refs at once)
 	CommitTitle string // "" renders as null
+	RefCount    int64  // refs of a push of many at once; 0 renders as null
 }
 
 // Note is the note of a "commented on" event.
@@ -197,6 +224,24 @@ type Note struct {
 	NoteableID   int64
 	NoteableIID  int64
 	CreatedAt    time.Time
+	// Type is "", "DiffNote" or "DiscussionNote"; a typed note's event has
+	// it as its target_type.
+	Type string
+	// Internal notes (issues only) have a body that says so ("INTERNAL-<id>:
+	// ..."), so tests can look for it anywhere.
+	Internal   bool
+	Position   *NotePosition // DiffNotes only
+	CommitID   string        // DiffNotes only; "" renders as null
+	Resolvable bool
+	Resolved   bool
+}
+
+// NotePosition is where on a diff a DiffNote sits: a line added or kept has
+// NewLine, a removed one only OldLine (NewLine 0 renders null, as does
+// OldLine 0).
+type NotePosition struct {
+	OldPath, NewPath string
+	OldLine, NewLine int64
 }
 
 // WikiPage is the wiki_page of a wiki event.
@@ -315,6 +360,7 @@ type ActivitySummary struct {
 	TouchedParents  int // existing issues, MRs and epics that got new resource events
 	RapidEdits      int // resource events that did not bump their parent's updated_at
 	AuditEvents     int // new audit events, one of them at the instant of the newest before
+	Reassigned      int // existing issues and MRs whose assignees or reviewers changed
 }
 
 // Clone returns a deep copy of d.
@@ -332,12 +378,15 @@ func (d *Data) Clone() *Data {
 	}
 	c.Issues = append([]Issue(nil), d.Issues...)
 	for i := range c.Issues {
-		c.Issues[i].ClosedAt = cloneTime(c.Issues[i].ClosedAt)
+		is := &c.Issues[i]
+		is.ClosedAt, is.DueDate = cloneTime(is.ClosedAt), cloneTime(is.DueDate)
+		is.AssigneeIDs = slices.Clone(is.AssigneeIDs)
 	}
 	c.MergeRequests = append([]MergeRequest(nil), d.MergeRequests...)
 	for i := range c.MergeRequests {
-		c.MergeRequests[i].ClosedAt = cloneTime(c.MergeRequests[i].ClosedAt)
-		c.MergeRequests[i].MergedAt = cloneTime(c.MergeRequests[i].MergedAt)
+		mr := &c.MergeRequests[i]
+		mr.ClosedAt, mr.MergedAt = cloneTime(mr.ClosedAt), cloneTime(mr.MergedAt)
+		mr.AssigneeIDs, mr.ReviewerIDs = slices.Clone(mr.AssigneeIDs), slices.Clone(mr.ReviewerIDs)
 	}
 	c.Epics = append([]Epic(nil), d.Epics...)
 	for i := range c.Epics {
@@ -352,6 +401,10 @@ func (d *Data) Clone() *Data {
 		}
 		if e.Note != nil {
 			n := *e.Note
+			if n.Position != nil {
+				p := *n.Position
+				n.Position = &p
+			}
 			e.Note = &n
 		}
 		if e.Wiki != nil {

@@ -163,6 +163,7 @@ func (g *gen) commitEvents(evs []Event, perturb bool) {
 			e.TargetID, e.TargetIID = e.Note.ID, e.Note.ID
 		}
 		e.Hidden = g.r.IntN(100) < 5
+		g.eventTraits(e)
 	}
 }
 

@@ -136,7 +136,7 @@ func (g *gen) stateEvent(ps *pstate, ev *ResourceEvent) bool {
 	case ps.state == "closed":
 		ev.State, ps.state, ps.closedAt = "reopened", "opened", nil
 	case ps.typ == "MergeRequest" && g.r.IntN(10) < 7:
-		ev.State, ps.state, ps.mergedAt = "merged", "merged", ptrTime(t)
+		ev.State, ps.state, ps.mergedAt, ps.mergedBy = "merged", "merged", ptrTime(t), ev.UserID
 	default:
 		ev.State, ps.state, ps.closedAt = "closed", "closed", ptrTime(t)
 		if ps.typ == "Issue" && g.r.IntN(5) == 0 {

@@ -11,6 +11,9 @@ const (
 	firstIssueID = 1001 // issues and merge requests are separate tables: their ids overlap
 	firstMRID    = 1001
 	firstEpicID  = 501
+	// Work items share the issues' id sequence; the fake's epics map onto
+	// ids far past any generated issue.
+	firstWorkItemID = 900_001
 )
 
 // genParents creates the issues and merge requests of every project and
@@ -39,6 +42,20 @@ func (g *gen) genParents() {
 	numberByCreation(d.Issues, firstIssueID, issueStamps)
 	numberByCreation(d.MergeRequests, firstMRID, mrStamps)
 	numberByCreation(d.Epics, firstEpicID, epicStamps)
+	g.parentTraits(d.Issues, d.MergeRequests)
+	for i := range d.Epics {
+		d.Epics[i].WorkItemID = firstWorkItemID + d.Epics[i].ID - firstEpicID
+	}
+}
+
+// parentTraits draws the traits of newly numbered issues and merge requests.
+func (g *gen) parentTraits(issues []Issue, mrs []MergeRequest) {
+	for i := range issues {
+		g.issueTraits(&issues[i])
+	}
+	for i := range mrs {
+		g.mrTraits(&mrs[i])
+	}
 }
 
 // stamps are the id and times of an issue, merge request or epic.

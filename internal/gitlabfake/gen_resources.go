@@ -19,6 +19,7 @@ type pstate struct {
 	iteration int64
 	closedAt  *time.Time
 	mergedAt  *time.Time
+	mergedBy  int64 // the user of the merged state event (0: null)
 }
 
 // parentState returns parent i of type typ (its index in d's slice) as
@@ -35,8 +36,11 @@ func (g *gen) parentState(typ ptype, i int) (*pstate, func()) {
 	case ptMR:
 		mr := &d.MergeRequests[i]
 		ps := &pstate{typ: "MergeRequest", id: mr.ID, iid: mr.IID, projectID: mr.ProjectID, title: mr.Title, author: mr.AuthorID,
-			created: mr.CreatedAt, state: mr.State, closedAt: mr.ClosedAt, mergedAt: mr.MergedAt}
-		return ps, func() { mr.State, mr.ClosedAt, mr.MergedAt = ps.state, ps.closedAt, ps.mergedAt }
+			created: mr.CreatedAt, state: mr.State, closedAt: mr.ClosedAt, mergedAt: mr.MergedAt, mergedBy: mr.MergedByID}
+		return ps, func() {
+			mr.State, mr.ClosedAt, mr.MergedAt = ps.state, ps.closedAt, ps.mergedAt
+			g.settleMR(mr, ps.mergedBy)
+		}
 	}
 	ep := &d.Epics[i]
 	ps := &pstate{typ: "Epic", id: ep.ID, iid: ep.IID, groupID: ep.GroupID, title: ep.Title, author: ep.AuthorID,

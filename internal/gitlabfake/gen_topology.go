@@ -1,6 +1,7 @@
 package gitlabfake
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ func genTopology(d *Data, users int, first time.Time) {
 	d.Iterations = topoIterations(first)
 }
 
-// topoUsers are root, the ghost and n regular users (the fourth blocked).
+// topoUsers are root, the ghost and n regular users (the fourth blocked,
+// the sixth locked out).
 func topoUsers(n int, first time.Time) []User {
 	us := []User{
 		{ID: RootID, Username: "root", Name: "Administrator", State: "active", CreatedAt: first.AddDate(-3, 0, 0)},
@@ -42,7 +44,7 @@ func topoUsers(n int, first time.Time) []User {
 			state = "blocked"
 		}
 		us = append(us, User{ID: int64(3 + i), Username: name, Name: strings.ToUpper(name[:1]) + name[1:] + " Example",
-			State: state, CreatedAt: first.AddDate(-1, 0, i)})
+			State: state, Locked: i == 5, CreatedAt: first.AddDate(-1, 0, i)})
 	}
 	return us
 }
@@ -65,11 +67,13 @@ func topoProjects(gc time.Time) []Project {
 	}
 }
 
-// topoLabels are the groups' labels, then four labels per project.
+// topoLabels are the groups' labels, then four labels per project;
+// team::frontend is archived.
 func topoLabels(projects []Project) []Label {
 	var ls []Label
 	add := func(pid, gid int64, name, color, desc string) {
-		ls = append(ls, Label{ID: int64(len(ls) + 1), ProjectID: pid, GroupID: gid, Name: name, Color: color, Description: desc})
+		ls = append(ls, Label{ID: int64(len(ls) + 1), ProjectID: pid, GroupID: gid, Name: name, Color: color,
+			TextColor: textColor(color), Description: desc, Archived: name == "team::frontend"})
 	}
 	add(0, AcmeID, "priority::high", "#d9534f", "Fix first")
 	add(0, AcmeID, "priority::low", "#5cb85c", "")
@@ -86,12 +90,30 @@ func topoLabels(projects []Project) []Label {
 	return ls
 }
 
-// topoMilestones are project milestones, then group milestones; some dates are null.
+// textColor is the text color GitLab picks for a label of color c: dark
+// on a light background, white on a dark one.
+func textColor(c string) string {
+	var r, g, b int
+	if _, err := fmt.Sscanf(c, "#%02x%02x%02x", &r, &g, &b); err != nil {
+		return "#FFFFFF"
+	}
+	if r*299+g*587+b*114 > 186*1000 {
+		return "#333333"
+	}
+	return "#FFFFFF"
+}
+
+// topoMilestones are project milestones, then group milestones; some dates
+// and descriptions are null.
 func topoMilestones(projects []Project, first time.Time) []Milestone {
 	var ms []Milestone
 	add := func(pid, gid, iid int64, title, state string, start, due *time.Time) {
+		desc := ""
+		if iid == 1 {
+			desc = "Everything planned for " + title
+		}
 		ms = append(ms, Milestone{ID: int64(len(ms) + 1), IID: iid, ProjectID: pid, GroupID: gid,
-			Title: title, Description: "", State: state, CreatedAt: first.AddDate(0, 0, -10), UpdatedAt: first.AddDate(0, 0, -10),
+			Title: title, Description: desc, State: state, CreatedAt: first.AddDate(0, 0, -10), UpdatedAt: first.AddDate(0, 0, -10),
 			StartDate: start, DueDate: due})
 	}
 	f := date(first)

@@ -64,6 +64,8 @@ type gen struct {
 
 	anchors map[int64][]Event        // Events API rows of parents' changes, by project
 	fams    [numFams][]ResourceEvent // resource events not yet numbered (flushResources)
+
+	traitSeed uint64 // seeds the per-row trait streams (gen_traits.go)
 }
 
 func newRand(a, b int64) *rand.Rand {
@@ -78,6 +80,7 @@ func newGen(r *rand.Rand, sc Scale, d *Data) *gen {
 func generate(seed int64, sc Scale) *Data {
 	d := &Data{Now: BaseTime, RootUserID: RootID}
 	g := newGen(newRand(seed, 1), sc, d)
+	g.traitSeed = uint64(seed)
 	g.start, g.now = g.first, BaseTime
 	genTopology(d, sc.Users, g.first)
 	g.look = newLookups(d)

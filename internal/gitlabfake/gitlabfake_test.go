@@ -451,7 +451,11 @@ func TestEventFiltersAndSort(t *testing.T) {
 		switch {
 		case e.Note != nil:
 			sawNote = true
-			if e.ActionName != "commented on" || *e.TargetType != "Note" || *e.TargetID != e.Note.ID || e.Note.NoteableIID == 0 {
+			want := "Note" // GitLab's target_type is the note's class
+			if e.Note.Type != nil {
+				want = *e.Note.Type
+			}
+			if e.ActionName != "commented on" || *e.TargetType != want || *e.TargetID != e.Note.ID || e.Note.NoteableIID == 0 {
 				t.Fatalf("note event %+v", e)
 			}
 		case e.PushData != nil:

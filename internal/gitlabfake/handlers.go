@@ -524,6 +524,7 @@ type listParams struct {
 	updatedAfter, updatedBefore time.Time
 	createdAfter, createdBefore time.Time
 	authorID                    int64
+	assigneeID                  int64 // assigned_to_me: root
 }
 
 // parseTimeParam parses an ISO 8601 timestamp parameter. A space where the
@@ -577,7 +578,7 @@ func (s *Server) parseList(rq *request, states []string) (listParams, bool) {
 	case "created_by_me", "created-by-me":
 		lp.authorID = s.d.RootUserID
 	case "assigned_to_me", "assigned-to-me":
-		lp.authorID = -1 // nothing is assigned in this instance
+		lp.assigneeID = s.d.RootUserID
 	default:
 		rq.rw.errorMsg(http.StatusBadRequest, "scope does not have a valid value")
 		return lp, false
@@ -592,6 +593,7 @@ type row struct {
 	title, state     string
 	author           int64
 	created, updated time.Time
+	assignees        []int64 // nil for epics, which have none
 }
 
 func (lp listParams) keep(r row) bool {
@@ -601,7 +603,8 @@ func (lp listParams) keep(r row) bool {
 		!lp.updatedBefore.IsZero() && r.updated.After(lp.updatedBefore),
 		!lp.createdAfter.IsZero() && r.created.Before(lp.createdAfter),
 		!lp.createdBefore.IsZero() && r.created.After(lp.createdBefore),
-		lp.authorID != 0 && r.author != lp.authorID:
+		lp.authorID != 0 && r.author != lp.authorID,
+		lp.assigneeID != 0 && !slices.Contains(r.assignees, lp.assigneeID):
 		return false
 	}
 	return true
@@ -636,7 +639,7 @@ func (s *Server) listIssues(rq *request) {
 	listParents(s, rq, []string{"opened", "closed", "all"}, s.idx.projIssues[p.ID],
 		func(i int32) row {
 			is := &s.d.Issues[i]
-			return row{i, is.ID, is.Title, is.State, is.AuthorID, is.CreatedAt, is.UpdatedAt}
+			return row{i, is.ID, is.Title, is.State, is.AuthorID, is.CreatedAt, is.UpdatedAt, is.AssigneeIDs}
 		},
 		func(i int32) jIssue { return s.issue(rq, &s.d.Issues[i]) })
 }
@@ -649,7 +652,7 @@ func (s *Server) listMRs(rq *request) {
 	listParents(s, rq, []string{"opened", "closed", "locked", "merged", "all"}, s.idx.projMRs[p.ID],
 		func(i int32) row {
 			mr := &s.d.MergeRequests[i]
-			return row{i, mr.ID, mr.Title, mr.State, mr.AuthorID, mr.CreatedAt, mr.UpdatedAt}
+			return row{i, mr.ID, mr.Title, mr.State, mr.AuthorID, mr.CreatedAt, mr.UpdatedAt, mr.AssigneeIDs}
 		},
 		func(i int32) jMergeRequest { return s.mergeRequest(rq, &s.d.MergeRequests[i]) })
 }
@@ -672,7 +675,7 @@ func (s *Server) listEpics(rq *request) {
 	listParents(s, rq, []string{"opened", "closed", "all"}, idx,
 		func(i int32) row {
 			ep := &s.d.Epics[i]
-			return row{i, ep.ID, ep.Title, ep.State, ep.AuthorID, ep.CreatedAt, ep.UpdatedAt}
+			return row{i, ep.ID, ep.Title, ep.State, ep.AuthorID, ep.CreatedAt, ep.UpdatedAt, nil}
 		},
 		func(i int32) jEpic { return s.epic(rq, &s.d.Epics[i]) })
 }

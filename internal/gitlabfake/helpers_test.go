@@ -63,10 +63,11 @@ type tEvent struct {
 	CreatedAt      string  `json:"created_at"`
 	Author         *tUser  `json:"author"`
 	Note           *struct {
-		ID           int64  `json:"id"`
-		NoteableType string `json:"noteable_type"`
-		NoteableID   int64  `json:"noteable_id"`
-		NoteableIID  int64  `json:"noteable_iid"`
+		ID           int64   `json:"id"`
+		Type         *string `json:"type"`
+		NoteableType string  `json:"noteable_type"`
+		NoteableID   int64   `json:"noteable_id"`
+		NoteableIID  int64   `json:"noteable_iid"`
 	} `json:"note"`
 	PushData *struct {
 		CommitCount int64   `json:"commit_count"`

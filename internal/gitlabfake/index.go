@@ -38,6 +38,8 @@ type index struct {
 	labelByID     map[int64]int32
 	milestoneByID map[int64]int32
 	iterationByID map[int64]int32
+
+	current map[pkey]Current // what parents' resource events leave them with
 }
 
 func buildIndex(d *Data) *index {
@@ -110,6 +112,7 @@ func buildIndex(d *Data) *index {
 	for i, it := range d.Iterations {
 		x.iterationByID[it.ID] = int32(i)
 	}
+	x.current = d.current()
 	return x
 }
 

@@ -2,6 +2,7 @@ package gitlabfake
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -75,7 +76,7 @@ func (s *Server) user(rq *request, id int64) jUser {
 		i = s.idx.userByID[GhostID]
 	}
 	u := &s.d.Users[i]
-	return jUser{ID: u.ID, Username: u.Username, Name: u.Name, State: u.State, Locked: u.State == "blocked",
+	return jUser{ID: u.ID, Username: u.Username, Name: u.Name, State: u.State, Locked: u.Locked,
 		AvatarURL: s.idx.avatar[u.ID], WebURL: baseURL(rq.r) + "/" + u.Username}
 }
 
@@ -85,6 +86,15 @@ func (s *Server) userPtr(rq *request, id int64) *jUser {
 	}
 	u := s.user(rq, id)
 	return &u
+}
+
+// users renders a list of users; never null.
+func (s *Server) users(rq *request, ids []int64) []jUser {
+	out := make([]jUser, len(ids))
+	for i, id := range ids {
+		out[i] = s.user(rq, id)
+	}
+	return out
 }
 
 func (s *Server) fullUser(rq *request, u *User) jUserFull {
@@ -158,27 +168,65 @@ type jPush struct {
 	RefType     string  `json:"ref_type"`
 	CommitFrom  *string `json:"commit_from"`
 	CommitTo    *string `json:"commit_to"`
-	Ref         string  `json:"ref"`
+	Ref         *string `json:"ref"`
 	CommitTitle *string `json:"commit_title"`
 	RefCount    *int64  `json:"ref_count"`
 }
 
+// jNote is GitLab's Note entity: commit_id only on merge request diff
+// notes, position only on diff notes, resolved only where resolvable.
 type jNote struct {
-	ID           int64   `json:"id"`
-	Type         *string `json:"type"`
-	Body         string  `json:"body"`
-	Attachment   *string `json:"attachment"`
-	Author       jUser   `json:"author"`
-	CreatedAt    string  `json:"created_at"`
-	UpdatedAt    string  `json:"updated_at"`
-	System       bool    `json:"system"`
-	NoteableID   int64   `json:"noteable_id"`
-	NoteableType string  `json:"noteable_type"`
-	ProjectID    int64   `json:"project_id"`
-	Resolvable   bool    `json:"resolvable"`
-	Confidential bool    `json:"confidential"`
-	Internal     bool    `json:"internal"`
-	NoteableIID  int64   `json:"noteable_iid"`
+	ID           int64      `json:"id"`
+	Type         *string    `json:"type"`
+	Body         string     `json:"body"`
+	Attachment   *string    `json:"attachment"`
+	Author       jUser      `json:"author"`
+	CreatedAt    string     `json:"created_at"`
+	UpdatedAt    string     `json:"updated_at"`
+	System       bool       `json:"system"`
+	NoteableID   int64      `json:"noteable_id"`
+	NoteableType string     `json:"noteable_type"`
+	ProjectID    int64      `json:"project_id"`
+	CommitID     *string    `json:"commit_id,omitempty"`
+	Position     *jPosition `json:"position,omitempty"`
+	Resolvable   bool       `json:"resolvable"`
+	Resolved     *bool      `json:"resolved,omitempty"`
+	ResolvedBy   *jUser     `json:"resolved_by,omitempty"`
+	Confidential bool       `json:"confidential"`
+	Internal     bool       `json:"internal"`
+	Imported     bool       `json:"imported"`
+	ImportedFrom string     `json:"imported_from"`
+	NoteableIID  int64      `json:"noteable_iid"`
+}
+
+type jPosition struct {
+	BaseSHA      string  `json:"base_sha"`
+	StartSHA     string  `json:"start_sha"`
+	HeadSHA      string  `json:"head_sha"`
+	OldPath      string  `json:"old_path"`
+	NewPath      string  `json:"new_path"`
+	PositionType string  `json:"position_type"`
+	OldLine      *int64  `json:"old_line"`
+	NewLine      *int64  `json:"new_line"`
+	LineRange    *string `json:"line_range"`
+}
+
+func (s *Server) note(rq *request, e *Event, n *Note, zone *time.Location) *jNote {
+	out := &jNote{ID: n.ID, Type: strPtr(n.Type), Body: n.Body, Author: s.user(rq, n.AuthorID), CreatedAt: ts(n.CreatedAt, zone),
+		UpdatedAt: ts(n.CreatedAt, zone), System: n.System, NoteableID: n.NoteableID, NoteableType: n.NoteableType,
+		ProjectID: e.ProjectID, Resolvable: n.Resolvable, Confidential: n.Internal, Internal: n.Internal,
+		ImportedFrom: "none", NoteableIID: n.NoteableIID}
+	if n.Resolvable {
+		out.Resolved = ptr(n.Resolved)
+	}
+	if p := n.Position; p != nil {
+		out.Position = &jPosition{BaseSHA: n.CommitID, StartSHA: n.CommitID, HeadSHA: n.CommitID,
+			OldPath: p.OldPath, NewPath: p.NewPath, PositionType: "text", OldLine: i64Ptr(p.OldLine), NewLine: i64Ptr(p.NewLine)}
+		if n.NoteableType == "MergeRequest" {
+			out.CommitID = strPtr(n.CommitID)
+		}
+	}
+	return out
 }
 
 type jWiki struct {
@@ -210,7 +258,11 @@ func (s *Server) event(rq *request, e *Event) jEvent {
 	zone := s.projectZone(e.ProjectID)
 	author := s.user(rq, e.AuthorID)
 	out := jEvent{ID: e.ID, ProjectID: e.ProjectID, ActionName: e.ActionName, AuthorID: e.AuthorID,
-		CreatedAt: ts(e.CreatedAt, zone), Author: author, ImportedFrom: "none", AuthorUsername: author.Username}
+		CreatedAt: ts(e.CreatedAt, zone), Author: author, Imported: e.ImportedFrom != "", ImportedFrom: "none",
+		AuthorUsername: author.Username}
+	if e.ImportedFrom != "" {
+		out.ImportedFrom = e.ImportedFrom
+	}
 	if e.TargetType != "" {
 		out.TargetType = ptr(e.TargetType)
 		out.TargetID = ptr(e.TargetID)
@@ -218,45 +270,87 @@ func (s *Server) event(rq *request, e *Event) jEvent {
 		out.TargetTitle = strPtr(e.TargetTitle)
 	}
 	if n := e.Note; n != nil {
-		out.Note = &jNote{ID: n.ID, Body: n.Body, Author: s.user(rq, n.AuthorID), CreatedAt: ts(n.CreatedAt, zone),
-			UpdatedAt: ts(n.CreatedAt, zone), System: n.System, NoteableID: n.NoteableID, NoteableType: n.NoteableType,
-			ProjectID: e.ProjectID, NoteableIID: n.NoteableIID}
+		out.Note = s.note(rq, e, n, zone)
 	}
 	if w := e.Wiki; w != nil {
 		out.WikiPage = &jWiki{Format: w.Format, Slug: w.Slug, Title: w.Title}
 	}
 	if p := e.Push; p != nil {
 		out.PushData = &jPush{CommitCount: p.CommitCount, Action: p.Action, RefType: p.RefType, CommitFrom: strPtr(p.CommitFrom),
-			CommitTo: strPtr(p.CommitTo), Ref: p.Ref, CommitTitle: strPtr(p.CommitTitle)}
+			CommitTo: strPtr(p.CommitTo), Ref: strPtr(p.Ref), CommitTitle: strPtr(p.CommitTitle), RefCount: i64Ptr(p.RefCount)}
 	}
 	return out
 }
 
 // ---- issues, merge requests, epics ----
 
+// jIssuable is what GitLab's issue and merge request entities share.
+type jIssuable struct {
+	ID          int64       `json:"id"`
+	IID         int64       `json:"iid"`
+	ProjectID   int64       `json:"project_id"`
+	Title       string      `json:"title"`
+	Description string      `json:"description"`
+	State       string      `json:"state"`
+	CreatedAt   string      `json:"created_at"`
+	UpdatedAt   string      `json:"updated_at"`
+	ClosedAt    *string     `json:"closed_at"`
+	Labels      []string    `json:"labels"`
+	Milestone   *jMilestone `json:"milestone"`
+	Author      jUser       `json:"author"`
+	Assignees   []jUser     `json:"assignees"`
+	Assignee    *jUser      `json:"assignee"` // the first assignee; deprecated by GitLab, still sent
+	WebURL      string      `json:"web_url"`
+	TimeStats   jTimeStats  `json:"time_stats"`
+}
+
+type jTimeStats struct {
+	TimeEstimate        int64   `json:"time_estimate"`
+	TotalTimeSpent      int64   `json:"total_time_spent"`
+	HumanTimeEstimate   *string `json:"human_time_estimate"`
+	HumanTotalTimeSpent *string `json:"human_total_time_spent"`
+}
+
+func timeStats(estimate, spent int64) jTimeStats {
+	human := func(sec int64) *string {
+		if sec == 0 {
+			return nil
+		}
+		return ptr((time.Duration(sec) * time.Second).String())
+	}
+	return jTimeStats{TimeEstimate: estimate, TotalTimeSpent: spent, HumanTimeEstimate: human(estimate), HumanTotalTimeSpent: human(spent)}
+}
+
+// optInt64 is a field GitLab sends only where a feature is licensed: a nil
+// *optInt64 leaves the key out (with omitempty), a nil v sends null.
+type optInt64 struct{ v *int64 }
+
+func (o optInt64) MarshalJSON() ([]byte, error) {
+	if o.v == nil {
+		return []byte("null"), nil
+	}
+	return []byte(strconv.FormatInt(*o.v, 10)), nil
+}
+
 type jIssue struct {
-	ID          int64    `json:"id"`
-	IID         int64    `json:"iid"`
-	ProjectID   int64    `json:"project_id"`
-	Title       string   `json:"title"`
-	Description string   `json:"description"`
-	State       string   `json:"state"`
-	CreatedAt   string   `json:"created_at"`
-	UpdatedAt   string   `json:"updated_at"`
-	ClosedAt    *string  `json:"closed_at"`
-	Labels      []string `json:"labels"`
-	Author      jUser    `json:"author"`
-	Assignees   []jUser  `json:"assignees"`
-	Type        string   `json:"type,omitempty"`
-	WebURL      string   `json:"web_url"`
+	jIssuable
+	Type         string    `json:"type"`       // ISSUE, INCIDENT, TASK
+	IssueType    string    `json:"issue_type"` // issue, incident, task
+	Confidential bool      `json:"confidential"`
+	DueDate      *string   `json:"due_date"`
+	Weight       *optInt64 `json:"weight,omitempty"` // Premium only
 }
 
 type jMergeRequest struct {
-	jIssue
-	MergedAt     *string `json:"merged_at"`
-	TargetBranch string  `json:"target_branch"`
-	SourceBranch string  `json:"source_branch"`
-	Draft        bool    `json:"draft"`
+	jIssuable
+	MergedAt       *string `json:"merged_at"`
+	MergedBy       *jUser  `json:"merged_by"` // deprecated by GitLab for merge_user, still sent
+	MergeUser      *jUser  `json:"merge_user"`
+	Reviewers      []jUser `json:"reviewers"`
+	TargetBranch   string  `json:"target_branch"`
+	SourceBranch   string  `json:"source_branch"`
+	Draft          bool    `json:"draft"`
+	WorkInProgress bool    `json:"work_in_progress"` // draft's old name, still sent
 }
 
 type jEpic struct {
@@ -275,36 +369,16 @@ type jEpic struct {
 	UpdatedAt   string   `json:"updated_at"`
 	ClosedAt    *string  `json:"closed_at"`
 	Labels      []string `json:"labels"`
+	WorkItemID  int64    `json:"work_item_id"`
 }
 
-// currentLabels replays a parent's label events into its current label names.
-func (s *Server) currentLabels(k pkey) []string {
-	var ids []int64
-	for _, i := range s.idx.res[famLabel][k] {
-		e := &s.d.LabelEvents[i]
-		if e.LabelID == 0 {
-			continue
-		}
-		at := -1
-		for j, id := range ids {
-			if id == e.LabelID {
-				at = j
-			}
-		}
-		switch {
-		case e.Action == "add" && at < 0:
-			ids = append(ids, e.LabelID)
-		case e.Action == "remove" && at >= 0:
-			ids = append(ids[:at], ids[at+1:]...)
-		}
+// current is what parent k's resource events leave it with.
+func (s *Server) current(k pkey) Current {
+	c, ok := s.idx.current[k]
+	if !ok {
+		c.Labels = []string{}
 	}
-	names := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if li, ok := s.idx.labelByID[id]; ok {
-			names = append(names, s.d.Labels[li].Name)
-		}
-	}
-	return names
+	return c
 }
 
 func (s *Server) projectPath(pid int64) string {
@@ -314,21 +388,41 @@ func (s *Server) projectPath(pid int64) string {
 	return ""
 }
 
+// issuable renders what issues and merge requests share; path is
+// "issues" or "merge_requests".
+func (s *Server) issuable(rq *request, k pkey, path string, iid, projectID, authorID int64, title, state string,
+	created, updated time.Time, closed *time.Time, assignees []int64) jIssuable {
+	z := s.projectZone(projectID)
+	c := s.current(k)
+	out := jIssuable{ID: k.id, IID: iid, ProjectID: projectID, Title: title, State: state,
+		CreatedAt: ts(created, z), UpdatedAt: ts(updated, z), ClosedAt: tsPtr(closed, z),
+		Labels: c.Labels, Milestone: s.milestone(rq, c.MilestoneID), Author: s.user(rq, authorID),
+		Assignees: s.users(rq, assignees),
+		WebURL:    baseURL(rq.r) + "/" + s.projectPath(projectID) + "/-/" + path + "/" + strconv.FormatInt(iid, 10)}
+	if len(assignees) > 0 {
+		out.Assignee = s.userPtr(rq, assignees[0])
+	}
+	return out
+}
+
 func (s *Server) issue(rq *request, is *Issue) jIssue {
-	z := s.projectZone(is.ProjectID)
-	return jIssue{ID: is.ID, IID: is.IID, ProjectID: is.ProjectID, Title: is.Title, State: is.State,
-		CreatedAt: ts(is.CreatedAt, z), UpdatedAt: ts(is.UpdatedAt, z), ClosedAt: tsPtr(is.ClosedAt, z),
-		Labels: s.currentLabels(pkey{ptIssue, is.ID}), Author: s.user(rq, is.AuthorID), Assignees: []jUser{}, Type: "ISSUE",
-		WebURL: baseURL(rq.r) + "/" + s.projectPath(is.ProjectID) + "/-/issues/" + strconv.FormatInt(is.IID, 10)}
+	out := jIssue{jIssuable: s.issuable(rq, pkey{ptIssue, is.ID}, "issues", is.IID, is.ProjectID, is.AuthorID, is.Title, is.State,
+		is.CreatedAt, is.UpdatedAt, is.ClosedAt, is.AssigneeIDs),
+		Type: strings.ToUpper(is.IssueType), IssueType: is.IssueType, Confidential: is.Confidential, DueDate: datePtr(is.DueDate)}
+	out.TimeStats = timeStats(is.TimeEstimate, is.TotalTimeSpent)
+	if p := s.idx.projByID[is.ProjectID]; s.d.Groups[s.idx.groupByID[s.d.Projects[p].GroupID]].Premium {
+		out.Weight = &optInt64{s.current(pkey{ptIssue, is.ID}).Weight}
+	}
+	return out
 }
 
 func (s *Server) mergeRequest(rq *request, mr *MergeRequest) jMergeRequest {
 	z := s.projectZone(mr.ProjectID)
-	return jMergeRequest{jIssue: jIssue{ID: mr.ID, IID: mr.IID, ProjectID: mr.ProjectID, Title: mr.Title, State: mr.State,
-		CreatedAt: ts(mr.CreatedAt, z), UpdatedAt: ts(mr.UpdatedAt, z), ClosedAt: tsPtr(mr.ClosedAt, z),
-		Labels: s.currentLabels(pkey{ptMR, mr.ID}), Author: s.user(rq, mr.AuthorID), Assignees: []jUser{},
-		WebURL: baseURL(rq.r) + "/" + s.projectPath(mr.ProjectID) + "/-/merge_requests/" + strconv.FormatInt(mr.IID, 10)},
-		MergedAt: tsPtr(mr.MergedAt, z), TargetBranch: "main", SourceBranch: mr.SourceBranch}
+	return jMergeRequest{jIssuable: s.issuable(rq, pkey{ptMR, mr.ID}, "merge_requests", mr.IID, mr.ProjectID, mr.AuthorID, mr.Title,
+		mr.State, mr.CreatedAt, mr.UpdatedAt, mr.ClosedAt, mr.AssigneeIDs),
+		MergedAt: tsPtr(mr.MergedAt, z), MergedBy: s.userPtr(rq, mr.MergedByID), MergeUser: s.userPtr(rq, mr.MergeUserID),
+		Reviewers: s.users(rq, mr.ReviewerIDs), TargetBranch: mr.TargetBranch, SourceBranch: mr.SourceBranch,
+		Draft: mr.Draft, WorkInProgress: mr.Draft}
 }
 
 func (s *Server) epic(rq *request, ep *Epic) jEpic {
@@ -336,7 +430,7 @@ func (s *Server) epic(rq *request, ep *Epic) jEpic {
 	return jEpic{ID: ep.ID, IID: ep.IID, GroupID: ep.GroupID, Title: ep.Title, State: ep.State,
 		WebURL: baseURL(rq.r) + "/groups/" + g.FullPath + "/-/epics/" + strconv.FormatInt(ep.IID, 10),
 		Author: s.user(rq, ep.AuthorID), CreatedAt: ts(ep.CreatedAt, time.UTC), UpdatedAt: ts(ep.UpdatedAt, time.UTC),
-		ClosedAt: tsPtr(ep.ClosedAt, time.UTC), Labels: s.currentLabels(pkey{ptEpic, ep.ID})}
+		ClosedAt: tsPtr(ep.ClosedAt, time.UTC), Labels: s.current(pkey{ptEpic, ep.ID}).Labels, WorkItemID: ep.WorkItemID}
 }
 
 // ---- resource events ----
@@ -349,6 +443,7 @@ type jLabel struct {
 	DescriptionHTML string  `json:"description_html"`
 	TextColor       string  `json:"text_color"`
 	RemoveOnClose   bool    `json:"remove_on_close"`
+	Archived        bool    `json:"archived"`
 }
 
 type jMilestone struct {
@@ -357,7 +452,7 @@ type jMilestone struct {
 	ProjectID   *int64  `json:"project_id,omitempty"`
 	GroupID     *int64  `json:"group_id,omitempty"`
 	Title       string  `json:"title"`
-	Description string  `json:"description"`
+	Description *string `json:"description"`
 	State       string  `json:"state"`
 	CreatedAt   string  `json:"created_at"`
 	UpdatedAt   string  `json:"updated_at"`
@@ -388,6 +483,9 @@ type jResBase struct {
 	CreatedAt    string `json:"created_at"`
 	ResourceType string `json:"resource_type"`
 	ResourceID   int64  `json:"resource_id"`
+	// ResourceWorkItemID is sent on epic events while GitLab moves epics
+	// onto work items.
+	ResourceWorkItemID *int64 `json:"resource_work_item_id,omitempty"`
 }
 
 type jLabelEvent struct {
@@ -431,7 +529,7 @@ func (s *Server) label(id int64) *jLabel {
 	}
 	l := &s.d.Labels[i]
 	return &jLabel{ID: l.ID, Name: l.Name, Color: l.Color, Description: strPtr(l.Description), DescriptionHTML: l.Description,
-		TextColor: "#FFFFFF"}
+		TextColor: l.TextColor, Archived: l.Archived}
 }
 
 func (s *Server) milestone(rq *request, id int64) *jMilestone {
@@ -449,7 +547,7 @@ func (s *Server) milestone(rq *request, id int64) *jMilestone {
 		url += "/groups/" + s.d.Groups[s.idx.groupByID[m.GroupID]].FullPath + "/-/milestones/" + strconv.FormatInt(m.IID, 10)
 	}
 	return &jMilestone{ID: m.ID, IID: m.IID, ProjectID: i64Ptr(m.ProjectID), GroupID: i64Ptr(m.GroupID), Title: m.Title,
-		Description: m.Description, State: m.State, CreatedAt: ts(m.CreatedAt, z), UpdatedAt: ts(m.UpdatedAt, z),
+		Description: strPtr(m.Description), State: m.State, CreatedAt: ts(m.CreatedAt, z), UpdatedAt: ts(m.UpdatedAt, z),
 		DueDate: datePtr(m.DueDate), StartDate: datePtr(m.StartDate), Expired: m.DueDate != nil && m.DueDate.Before(s.d.Now),
 		WebURL: url}
 }
@@ -470,6 +568,11 @@ func (s *Server) iteration(rq *request, id int64) *jIteration {
 func (s *Server) resourceEvent(rq *request, fam int, e *ResourceEvent, zone *time.Location) any {
 	base := jResBase{ID: e.ID, User: s.userPtr(rq, e.UserID), CreatedAt: ts(e.CreatedAt, zone), ResourceType: e.ParentType,
 		ResourceID: e.ParentID}
+	if e.ParentType == "Epic" {
+		if i, ok := s.idx.epicByID[e.ParentID]; ok {
+			base.ResourceWorkItemID = i64Ptr(s.d.Epics[i].WorkItemID)
+		}
+	}
 	switch fam {
 	case famLabel:
 		return jLabelEvent{jResBase: base, Label: s.label(e.LabelID), Action: e.Action}

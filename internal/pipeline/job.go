@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,8 +90,9 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 		mem = memory.NewGoAllocator()
 	}
 	cfg := j.Config
+	keepNotes := cfg.Warehouse.KeepsInternalNotes()
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
-		RunID: rec.RunID, Logger: log, Alloc: mem})
+		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}
@@ -97,8 +100,15 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, red.Wrap(errors.Join(err, wh.Close()))
 	}
-	runner := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log, Counters: j.Counters,
-		Meta:        transform.Meta{RunID: rec.RunID, ExtractedAt: rec.Start},
+	refresh, err := wh.Refreshes(ctx)
+	if err != nil {
+		return Report{}, red.Wrap(errors.Join(err, wh.Close()))
+	}
+	if len(refresh) > 0 {
+		log.Info("listing every parent again: their stored rows predate columns added since", "tables", slices.Sorted(maps.Keys(refresh)))
+	}
+	runner := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log, Counters: j.Counters, Refresh: refresh,
+		Meta:        transform.Meta{RunID: rec.RunID, ExtractedAt: rec.Start, KeepInternalNotes: keepNotes},
 		Concurrency: cfg.GitLab.Concurrency, BatchRows: j.BatchRows, MaxParentRows: j.MaxParentRows}
 	log.Info("run started", "pipelines", len(cfg.Pipelines), "gitlab", cfg.GitLab.URL)
 	stop := func() {}
@@ -107,14 +117,14 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	}
 	res, runErr := runner.Run(ctx, cfg)
 	stop()
-	return j.finish(ctx, wh, client, rec, res, runErr, red, log), nil
+	return j.finish(ctx, wh, client, rec, res, runErr, refresh, red, log), nil
 }
 
 // finish publishes, decides the outcome and writes the run record, on a
 // fresh context: the record must be written for every run, Ctrl-C
 // included.
 func (j Job) finish(ctx context.Context, wh *load.Warehouse, client *extract.Client, rec load.RunRecord,
-	res Result, runErr error, red *redact.Redactor, log *slog.Logger) Report {
+	res Result, runErr error, refresh map[string]bool, red *redact.Redactor, log *slog.Logger) Report {
 	fin, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if runErr == nil {
@@ -132,6 +142,13 @@ func (j Job) finish(ctx context.Context, wh *load.Warehouse, client *extract.Cli
 		rep.Failures = append(rep.Failures, Failure{Pipeline: red.String(f.Pipeline), Scope: red.String(f.Scope), Err: red.Wrap(f.Err)})
 	}
 	rec.Outcome, rec.Error = outcome(ctx, runErr, rep)
+	if rec.Outcome == OutcomeSuccess && len(refresh) > 0 {
+		// Every parent listing of every pipeline finished: the tables are
+		// refreshed. After any failure they are listed in full again.
+		if err := wh.ClearRefreshes(fin, slices.Sorted(maps.Keys(refresh))); err != nil {
+			log.Error("clearing refresh marks", "err", err)
+		}
+	}
 	if err := wh.RecordRun(fin, rec); err != nil {
 		log.Error("writing the run record", "err", err)
 	}

@@ -171,7 +171,9 @@ func (u *parentsUnit) release() {
 // completed, whether it was refused before) and returns where the listing
 // starts: the oldest point any family needs. A stream refused before does
 // not widen the listing (see licence.wasRefused) unless every family was
-// refused: then the parents changed since the oldest probe are listed.
+// refused: then the parents changed since the oldest probe are listed. A
+// parent table marked for a refresh is listed from since: every parent is
+// stored again, its families still read only where it changed.
 func (u *parentsUnit) open(ctx context.Context) (time.Time, error) {
 	var from, probeFrom []time.Time
 	for _, f := range u.fams {
@@ -203,6 +205,9 @@ func (u *parentsUnit) open(ctx context.Context) (time.Time, error) {
 	}
 	if len(from) == 0 {
 		from = probeFrom
+	}
+	if u.r.Refresh[u.kind.Table().Name] {
+		return u.pl.Since, nil
 	}
 	return oldest(from), nil
 }

@@ -40,6 +40,10 @@ type Runner struct {
 	// far above any real issue's history.
 	MaxParentRows int
 	Counters      *Counters // may be nil
+	// Refresh names the parent tables (issues, merge_requests, epics) to
+	// list in full, from since, whatever their watermarks: their stored
+	// rows predate columns added since (load.Warehouse.Refreshes).
+	Refresh map[string]bool
 
 	mu     sync.Mutex
 	rows   map[string]int64
