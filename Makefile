@@ -28,10 +28,17 @@ test-short:
 fuzz:
 	$(GO) test -run '^$$' -fuzz=FuzzDecodeAndFlatten -fuzztime=2m -fuzzminimizetime=50x ./transform
 
-# Speed and memory targets: a full run against the built-in server with
-# >100,000 events (events/s, requests/s, peak heap), and the transform stage.
-bench:
-	$(GO) test -run '^$$' -bench 'BenchmarkFullRun' -benchtime 1x -timeout 30m ./internal/pipeline
+# Speed and memory targets (issue: "labtrail at full speed"): a full run
+# against the built-in server (events/s, requests/s, peak heap); the share
+# of the concurrency/latency bound at 50 ms and concurrency 8 and 32, and
+# one 200,000-event project against pages x latency / concurrency
+# (BenchmarkLatency); plan's estimate against the run's requests
+# (BenchmarkPlanEstimate); peak RSS of a labtrail process at 1x and 10x the
+# history (BenchmarkPeakRSS) and of sql and compact on 10 million events
+# (BenchmarkWarehouse10M); and the transform stage.
+bench: build
+	$(GO) test -run '^$$' -bench 'BenchmarkFullRun|BenchmarkLatency|BenchmarkPlanEstimate' -benchtime 1x -timeout 60m ./internal/pipeline
+	LABTRAIL_BIN=$(CURDIR)/$(BIN)/labtrail $(GO) test -run '^$$' -bench 'BenchmarkPeakRSS|BenchmarkWarehouse10M' -benchtime 1x -timeout 60m ./cmd/labtrail
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendEvents' -benchmem ./transform
 
 # Runs labtrail end to end against the built-in demo GitLab (no token, no

@@ -160,7 +160,7 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	if w.lock, err = lockWarehouse(w.duckPath); err != nil {
 		return nil, err
 	}
-	if w.db, err = sql.Open("duckdb", w.duckPath); err != nil {
+	if w.db, err = sql.Open("duckdb", duckDSN(w.duckPath, false)); err != nil {
 		return nil, fmt.Errorf("load: opening %s: %w", w.duckPath, err)
 	}
 	if w.conn, err = w.db.Conn(ctx); err != nil {
@@ -257,7 +257,7 @@ func OpenReadOnly(ctx context.Context, duckdbPath string) (*sql.DB, error) {
 	if _, err := os.Stat(duckdbPath); err != nil {
 		return nil, fmt.Errorf("load: opening %s read-only: %w", duckdbPath, err)
 	}
-	db, err := sql.Open("duckdb", duckdbPath+"?access_mode=READ_ONLY")
+	db, err := sql.Open("duckdb", duckDSN(duckdbPath, true))
 	if err != nil {
 		return nil, fmt.Errorf("load: opening %s read-only: %w", duckdbPath, err)
 	}

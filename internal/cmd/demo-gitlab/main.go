@@ -33,23 +33,36 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:8929", "listen address")
 	token := flag.String("token", "demo-token", "accepted API token (PRIVATE-TOKEN or Authorization: Bearer)")
 	seed := flag.Int64("seed", 1, "seed of the generated instance")
-	scale := flag.String("scale", "small", "instance size: small (defaults, ~12k events) or large (~150k events)")
+	scale := flag.String("scale", "small", "instance size: small (defaults, ~12k events), large (~150k events) or bench (the BenchmarkFullRun instance, ~140k events)")
+	times := flag.Int("times", 1, "multiply the events and parents (issues, MRs, epics) of -scale by this, for measuring growth with history")
 	failEvery := flag.Int("fail-every", 0, "fail every Nth request with a 5xx (0 = never)")
 	cutEvery := flag.Int("cut-every", 0, "cut every Nth response body halfway (0 = never)")
 	rateLimit := flag.Float64("rate-limit", 0, "max requests per second, 429 above it (0 = unlimited)")
 	latency := flag.Duration("latency", 0, "delay every answer this long (0 = none)")
+	perMinute := flag.Int("ratelimit-per-minute", 0, "requests a minute advertised in RateLimit-* headers, which labtrail paces itself by (0 = GitLab.com's 2000)")
 	flag.Parse()
 
-	var sc gitlabfake.Scale
+	sc := gitlabfake.DefaultScale()
 	switch *scale {
 	case "small", "":
 	case "large":
 		sc = gitlabfake.Scale{IssuesPerProject: 500, MRsPerProject: 250, EpicsPerGroup: 40,
 			EventsPerProject: 10_000, BigProjectEvents: 120_000}
+	case "bench":
+		sc = gitlabfake.Scale{IssuesPerProject: 200, MRsPerProject: 80, EpicsPerGroup: 20,
+			EventsPerProject: 30_000, BigProjectEvents: 60_000}
 	default:
-		return fmt.Errorf("unknown -scale %q (small or large)", *scale)
+		return fmt.Errorf("unknown -scale %q (small, large or bench)", *scale)
 	}
-	fake := gitlabfake.New(gitlabfake.Options{Seed: *seed, Token: *token, Scale: sc})
+	if *times < 1 {
+		return fmt.Errorf("-times %d: want 1 or more", *times)
+	}
+	sc.IssuesPerProject *= *times
+	sc.MRsPerProject *= *times
+	sc.EpicsPerGroup *= *times
+	sc.EventsPerProject *= *times
+	sc.BigProjectEvents *= *times
+	fake := gitlabfake.New(gitlabfake.Options{Seed: *seed, Token: *token, Scale: sc, RateLimitPerMinute: *perMinute})
 	fake.Faults().Set(faults.Settings{FailEvery: *failEvery, CutEvery: *cutEvery, RateLimit: *rateLimit, Latency: *latency})
 
 	ln, err := net.Listen("tcp", *addr)

@@ -1,0 +1,76 @@
+package load
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"strconv"
+)
+
+// DuckDB's settings for every database labtrail opens, chosen so that a
+// labtrail process stays under 256 MiB of resident memory whatever the size of
+// the warehouse (the README's "Speed and memory" has the measurements).
+// DuckDB's defaults are sized for an analytics workstation: a memory limit of
+// 80% of the machine's RAM and one thread per core. With them DuckDB keeps
+// every block it ever read or wrote cached until that limit, so a run's
+// resident memory grows with the history stored (353 MiB for a first run of
+// 1.4 million events, against 264 MiB for 142,000).
+//
+// The settings are passed in the DSN, so they are in force before DuckDB
+// replays a WAL or loads anything.
+const (
+	// duckMemoryLimit caps DuckDB's buffer manager: cached table and index
+	// blocks, rows appended but not yet checkpointed, and the working memory
+	// of queries (hash tables, sorts, windows), which spill to the temp
+	// directory beyond it. The rest of a labtrail process is about 80 MiB of
+	// mapped code and read-only data (the binary embeds DuckDB), 50 to 70
+	// MiB of Go heap and 30 to 50 MiB of memory DuckDB allocates outside
+	// the buffer manager, which leaves this much under 256 MiB. Less is
+	// not safe: rows being committed cannot be evicted, and at 32 MB a
+	// commit of a first run failed to allocate and left DuckDB unusable.
+	duckMemoryLimit = "64MB"
+	// duckThreads is how many threads DuckDB runs queries and checkpoints
+	// on. A run writes through one connection, so more threads do not
+	// speed it up; each one needs working memory of its own within
+	// duckMemoryLimit, so a query on a 64-core machine would otherwise
+	// split 64 MB 64 ways and spill (or fail) far sooner.
+	duckThreads = 2
+	// duckAllocatorFlush is the allocator_flush_threshold: after a task,
+	// DuckDB returns freed memory to the operating system once more than
+	// this is outstanding. Its default, 128 MiB, is half of our whole
+	// budget.
+	duckAllocatorFlush = "16MB"
+	// duckExternalFileCache is enable_external_file_cache: whether DuckDB
+	// keeps the bytes of Parquet files it read in memory, for the next query
+	// that reads them. labtrail's own writes never read Parquet through
+	// DuckDB, and `labtrail sql` mostly runs one query per process, so the
+	// cache only costs memory: a count over the 8,336 Parquet files of 10
+	// million events took 151 MB with it and 67 MB without.
+	duckExternalFileCache = "false"
+)
+
+// duckDSN returns the DSN that opens the DuckDB file path with labtrail's
+// settings (see duckMemoryLimit), read-only if readOnly.
+//
+// Spilled query data goes to a temp directory next to the file, which DuckDB
+// creates only when a query first spills and deletes on close: the writer
+// (a run or a compaction, which hold the warehouse lock) uses path+".tmp",
+// DuckDB's own default. Read-only opens (`sql`, `status`) may run several at
+// a time, and DuckDB deletes every temp file it finds in its directory on
+// close, so each gets a directory of its own, path+".tmp-<random>".
+func duckDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Set("memory_limit", duckMemoryLimit)
+	q.Set("threads", strconv.Itoa(duckThreads))
+	q.Set("allocator_flush_threshold", duckAllocatorFlush)
+	q.Set("enable_external_file_cache", duckExternalFileCache)
+	temp := path + ".tmp"
+	if readOnly {
+		q.Set("access_mode", "READ_ONLY")
+		var b [4]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+		temp += "-" + hex.EncodeToString(b[:])
+	}
+	q.Set("temp_directory", temp)
+	return path + "?" + q.Encode()
+}
