@@ -472,96 +472,57 @@ func valueGetter(a arrow.Array) (func(int) driver.Value, error) {
 // (nil, int64, string, bool, time.Time, or []any of those for a list) to b.
 // It is the inverse of valueGetter.
 func builderAppender(b array.Builder) (func(any) error, error) {
-	mismatch := func(v any) error { return fmt.Errorf("cannot store %T in %s", v, b.Type()) }
 	switch b := b.(type) {
 	case *array.ListBuilder:
 		elem, err := builderAppender(b.ValueBuilder())
 		if err != nil {
 			return nil, fmt.Errorf("list element: %w", err)
 		}
-		return func(v any) error {
-			switch x := v.(type) {
-			case nil:
-				b.AppendNull()
-			case []any:
-				b.Append(true)
-				for _, e := range x {
-					if err := elem(e); err != nil {
-						return err
-					}
-				}
-			default:
-				return mismatch(v)
-			}
-			return nil
-		}, nil
-	case *array.Int64Builder:
-		return func(v any) error {
-			switch x := v.(type) {
-			case nil:
-				b.AppendNull()
-			case int64:
-				b.Append(x)
-			default:
-				return mismatch(v)
-			}
-			return nil
-		}, nil
-	case *array.StringBuilder:
-		return func(v any) error {
-			switch x := v.(type) {
-			case nil:
-				b.AppendNull()
-			case string:
-				b.Append(x)
-			default:
-				return mismatch(v)
-			}
-			return nil
-		}, nil
-	case *array.BooleanBuilder:
-		return func(v any) error {
-			switch x := v.(type) {
-			case nil:
-				b.AppendNull()
-			case bool:
-				b.Append(x)
-			default:
-				return mismatch(v)
-			}
-			return nil
-		}, nil
-	case *array.Date32Builder:
-		return func(v any) error {
-			switch x := v.(type) {
-			case nil:
-				b.AppendNull()
-			case time.Time:
-				b.Append(arrow.Date32FromTime(x))
-			default:
-				return mismatch(v)
-			}
-			return nil
-		}, nil
-	case *array.TimestampBuilder:
-		unit := b.Type().(*arrow.TimestampType).Unit
-		return func(v any) error {
-			switch x := v.(type) {
-			case nil:
-				b.AppendNull()
-			case time.Time:
-				ts, err := arrow.TimestampFromTime(x, unit)
-				if err != nil {
+		return appendAs(b, func(x []any) error {
+			b.Append(true)
+			for _, e := range x {
+				if err := elem(e); err != nil {
 					return err
 				}
-				b.Append(ts)
-			default:
-				return mismatch(v)
 			}
 			return nil
-		}, nil
+		}), nil
+	case *array.Int64Builder:
+		return appendAs(b, func(x int64) error { b.Append(x); return nil }), nil
+	case *array.StringBuilder:
+		return appendAs(b, func(x string) error { b.Append(x); return nil }), nil
+	case *array.BooleanBuilder:
+		return appendAs(b, func(x bool) error { b.Append(x); return nil }), nil
+	case *array.Date32Builder:
+		return appendAs(b, func(x time.Time) error { b.Append(arrow.Date32FromTime(x)); return nil }), nil
+	case *array.TimestampBuilder:
+		unit := b.Type().(*arrow.TimestampType).Unit
+		return appendAs(b, func(x time.Time) error {
+			ts, err := arrow.TimestampFromTime(x, unit)
+			if err != nil {
+				return err
+			}
+			b.Append(ts)
+			return nil
+		}), nil
 	}
 	return nil, fmt.Errorf("unsupported Arrow type %s", b.Type())
+}
+
+// appendAs is the appender of b for values that are nil (a null) or a T,
+// which add appends.
+func appendAs[T any](b array.Builder, add func(T) error) func(any) error {
+	return func(v any) error {
+		switch x := v.(type) {
+		case nil:
+			b.AppendNull()
+			return nil
+		case T:
+			return add(x)
+		default:
+			return fmt.Errorf("cannot store %T in %s", v, b.Type())
+		}
+	}
 }
 
 // sqlType is how an Arrow type is spelled in DuckDB DDL and how
