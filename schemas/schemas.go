@@ -198,6 +198,34 @@ var (
 		f(ColCreatedAt, Timestamp), f("target_type", str), f("target_id", i64), f("target_details", str),
 		f("custom_message", str), f("ip_address", str), f("details", str),
 	))}
+
+	// Activity is the history GitLab keeps only as system notes on issues,
+	// merge requests and epics (assignees, reviewers, due dates, titles and
+	// draft/ready, work-item status, links, moves): no REST endpoint has it
+	// as events. action is GitLab's own SystemNoteMetadata action name,
+	// parsed from the English body where REST does not send it ('other'
+	// when the parser does not know the wording; the body is kept either
+	// way). The parsed change:
+	//   - assignee/reviewer: target_usernames as written in the body,
+	//     target_user_ids their ids (null where the username is unknown),
+	//     added_user_ids and removed_user_ids split by direction;
+	//   - title, due_date, work_item_status, description: old_value and
+	//     new_value (draft/ready are title notes with new_value 'draft' or
+	//     'ready' and no old_value; a due date is YYYY-MM-DD);
+	//   - relate, relate_to_parent, moved, duplicate, cross_reference:
+	//     related_type ('Issue', 'MergeRequest', 'Epic', 'Commit', ...) and
+	//     related_ref as GitLab writes it ("#12", "group/project!3").
+	// internal is GitLab's internal (confidential) flag: with
+	// warehouse.internal_notes: redact, an internal row keeps its action
+	// and ids but its body and values are NULL.
+	Activity = Table{Name: "activity", Kind: Fact, Schema: schema(resourceCols(), cols(
+		f(ColCreatedAt, Timestamp), f("user_id", i64), f("user_username", str),
+		f("action", str), f("body", str),
+		f("target_user_ids", i64s), f("target_usernames", strs),
+		f("added_user_ids", i64s), f("removed_user_ids", i64s),
+		f("old_value", str), f("new_value", str), f("related_type", str), f("related_ref", str),
+		f("internal", bln),
+	), workItemCols())}
 )
 
 // Dimension tables.
@@ -268,7 +296,7 @@ var (
 // then bridges.
 func All() []Table {
 	return []Table{
-		Events, LabelEvents, StateEvents, MilestoneEvents, IterationEvents, WeightEvents, AuditEvents,
+		Events, LabelEvents, StateEvents, MilestoneEvents, IterationEvents, WeightEvents, AuditEvents, Activity,
 		Users, Labels, Milestones, Iterations, Projects, Issues, MergeRequests, Epics,
 		IssueAssignees, IssueLabels, MergeRequestAssignees, MergeRequestReviewers, MergeRequestLabels,
 	}
