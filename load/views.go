@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/labtrail/labtrail/schemas"
 )
 
 // History views turn the raw event tables into the answers people want
@@ -131,10 +133,26 @@ SELECT id, resource_type, resource_id, project_id, group_id, resource_iid, creat
 FROM seq`},
 }
 
+// ViewOptions are the parts of the history views that come from the
+// config. The views are replaced on every Open, so a changed config takes
+// effect at the next run (or compact) and never lingers.
+type ViewOptions struct {
+	// WorkflowLabelPrefix marks the scoped labels workflow_intervals reads
+	// stages from; config fills its default (workflow::).
+	WorkflowLabelPrefix string
+	// Stages are the value-stream stages of stage_durations; none leaves
+	// the view empty.
+	Stages []schemas.Stage
+}
+
 // CreateViews creates or replaces the history views. The tables they read
 // must exist.
-func CreateViews(ctx context.Context, db *sql.DB) error {
-	for _, v := range views {
+func CreateViews(ctx context.Context, db *sql.DB, opts ViewOptions) error {
+	all := append(views[:len(views):len(views)],
+		struct{ name, sql string }{"assignment_intervals", assignmentIntervals},
+		struct{ name, sql string }{"workflow_intervals", workflowIntervals(opts.WorkflowLabelPrefix)},
+		struct{ name, sql string }{"stage_durations", stageDurations(opts.Stages)})
+	for _, v := range all {
 		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+v.name+" AS "+v.sql); err != nil {
 			return fmt.Errorf("creating view %s: %w", v.name, err)
 		}

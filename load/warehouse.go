@@ -74,6 +74,10 @@ type Options struct {
 	// set it whenever the run redacts internal notes, so that a warehouse
 	// that kept them and is switched to redacting stops showing them.
 	RedactInternalNotes bool
+	// Views configures the history views Open creates or replaces: every
+	// opener that writes (a run, compact) must pass the config's, or the
+	// views would lose its stages until the next run.
+	Views ViewOptions
 }
 
 // ErrLocked is returned (wrapped) by Open when another process, or another
@@ -173,7 +177,7 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	if err := w.duck.ensureTables(ctx, schemas.All()); err != nil {
 		return nil, err
 	}
-	if err := CreateViews(ctx, w.db); err != nil {
+	if err := CreateViews(ctx, w.db, opts.Views); err != nil {
 		return nil, err
 	}
 	if err := fsx.MkdirAll(w.parquetDir, 0o755); err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the README's stream table from Streams")
+var update = flag.Bool("update", false, "rewrite the README's generated tables (streams, event kinds)")
 
 const (
 	readme     = "../README.md"
@@ -18,16 +18,23 @@ const (
 
 // The README's stream table is StreamTable's output; -update rewrites it.
 func TestReadmeStreamTable(t *testing.T) {
+	checkReadmeTable(t, tableBegin, tableEnd, StreamTable())
+}
+
+// checkReadmeTable checks that the README holds table between the marker
+// lines begin and end; with -update it writes it there instead.
+func checkReadmeTable(t *testing.T, begin, end, table string) {
+	t.Helper()
 	data, err := os.ReadFile(readme)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(data)
-	i, j := strings.Index(doc, tableBegin), strings.Index(doc, tableEnd)
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
 	if i < 0 || j < i {
-		t.Fatalf("%s has no stream table between %q and %q", readme, tableBegin, tableEnd)
+		t.Fatalf("%s has no generated table between %q and %q", readme, begin, end)
 	}
-	want := doc[:i+len(tableBegin)] + StreamTable() + doc[j:]
+	want := doc[:i+len(begin)] + table + doc[j:]
 	if *update {
 		if err := os.WriteFile(readme, []byte(want), 0o644); err != nil {
 			t.Fatal(err)
@@ -35,7 +42,7 @@ func TestReadmeStreamTable(t *testing.T) {
 		return
 	}
 	if doc != want {
-		t.Errorf("%s's stream table is stale; run go test ./schemas -update. Want:\n%s", readme, StreamTable())
+		t.Errorf("%s's table after %q is stale; run go test ./schemas -update. Want:\n%s", readme, strings.TrimSpace(begin), table)
 	}
 }
 

@@ -29,7 +29,8 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
-		RunID: "compact-" + pipeline.NewRunID(time.Now()), Logger: log, RedactInternalNotes: !cfg.Warehouse.KeepsInternalNotes()})
+		RunID: "compact-" + pipeline.NewRunID(time.Now()), Logger: log, RedactInternalNotes: !cfg.Warehouse.KeepsInternalNotes(),
+		Views: pipeline.ViewOptions(cfg)})
 	if err != nil {
 		oneLine(stderr, err)
 		if errors.Is(err, load.ErrLocked) {

@@ -64,6 +64,10 @@ type Warehouse struct {
 	// two pipelines (a project's events and a user's) kept or redacted
 	// depending on which unit stored it first.
 	InternalNotes InternalNotes
+	// WorkflowLabelPrefix marks the scoped labels workflow_intervals reads
+	// stages from (workflow::review is stage review) on items GitLab
+	// records no work-item status for. A warehouse setting: the view is.
+	WorkflowLabelPrefix string
 }
 
 // KeepsInternalNotes reports whether internal notes' bodies are stored;
@@ -115,6 +119,9 @@ type Pipeline struct {
 	InstanceAuditEvents bool
 	Since               time.Time     // UTC midnight; rows created before are not exported
 	Overlap             time.Duration // re-read window for parents' updated_at
+	// Stages are the value-stream stages the pipeline defines; the
+	// stage_durations view holds those of every pipeline (Config.Stages).
+	Stages []schemas.Stage
 }
 
 // HasStream reports whether the pipeline exports stream s.
@@ -129,6 +136,8 @@ const (
 	// Redacting is the default: a warehouse is read by a wider audience
 	// than a project's Reporters, and a body never stored cannot leak.
 	defaultInternalNotes = InternalNotesRedact
+	// GitLab's own convention for scoped workflow labels.
+	defaultWorkflowLabelPrefix = "workflow::"
 )
 
 func applyDefaults(c *Config) {
@@ -144,6 +153,7 @@ func applyDefaults(c *Config) {
 	setIfZero(&c.Warehouse.DuckDB, defaultDuckDB)
 	setIfZero(&c.Warehouse.Parquet, defaultParquet)
 	setIfZero(&c.Warehouse.InternalNotes, defaultInternalNotes)
+	setIfZero(&c.Warehouse.WorkflowLabelPrefix, defaultWorkflowLabelPrefix)
 	for i := range c.Pipelines {
 		p := &c.Pipelines[i]
 		if len(p.Streams) == 0 {
@@ -155,6 +165,9 @@ func applyDefaults(c *Config) {
 		}
 		p.AuditEvents = slices.Contains(p.Streams, audit)
 		setIfZero(&p.Overlap, defaultOverlap)
+		for j := range p.Stages {
+			setIfZero(&p.Stages[j].Repeats, defaultRepeats)
+		}
 	}
 }
 
@@ -249,7 +262,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		case "gitlab":
 			d.gitlab(p, v, &c.GitLab)
 		case "warehouse":
-			d.mapping(p, v, []string{"duckdb", "parquet", "internal_notes"}, func(k string, v *yaml.Node, p string) {
+			d.mapping(p, v, []string{"duckdb", "parquet", "internal_notes", "workflow_label_prefix"}, func(k string, v *yaml.Node, p string) {
 				switch k {
 				case "duckdb":
 					c.Warehouse.DuckDB = d.str(p, v)
@@ -261,6 +274,10 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 						c.Warehouse.InternalNotes = s
 					default:
 						d.errf(p, "must be keep or redact, got %q", v.Value)
+					}
+				case "workflow_label_prefix":
+					if c.Warehouse.WorkflowLabelPrefix = d.str(p, v); c.Warehouse.WorkflowLabelPrefix == "" && v.Kind == yaml.ScalarNode {
+						d.errf(p, "must not be empty (every label would be a workflow stage)")
 					}
 				}
 			})
@@ -311,7 +328,7 @@ func (d *decoder) gitlab(path string, n *yaml.Node, g *GitLab) {
 
 func (d *decoder) pipeline(path string, n *yaml.Node, pl *Pipeline) {
 	keys := []string{"name", "projects", "groups", "users", "current_user", "streams", "audit_events",
-		"instance_audit_events", "since", "overlap"}
+		"instance_audit_events", "since", "overlap", "stages"}
 	auditOff := "" // the path of an explicit audit_events: false
 	d.mapping(path, n, keys, func(k string, v *yaml.Node, p string) {
 		switch k {
@@ -358,6 +375,8 @@ func (d *decoder) pipeline(path string, n *yaml.Node, pl *Pipeline) {
 			pl.Since = t
 		case "overlap":
 			pl.Overlap = d.duration(p, v)
+		case "stages":
+			pl.Stages = d.stages(p, v)
 		}
 	})
 	if auditOff != "" && slices.Contains(pl.Streams, schemas.AuditEventsStream.Name()) {
@@ -500,6 +519,7 @@ func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
 			d.errf(path+".since", "%s is in the future", p.Since.Format(time.DateOnly))
 		}
 	}
+	d.validateStages(c)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

@@ -56,6 +56,12 @@ func tokenControl(variant string, c rune, name string) fixture {
 			name + "); remove it (a pasted CR or LF?)"}}
 }
 
+func unknownKind(path, name string) string {
+	return path + ": unknown event kind " + strconv.Quote(name) + " (known: " + strings.Join(schemas.EventKindUsages(), ", ") + ")"
+}
+
+func ev(s string) schemas.EventRef { return schemas.ParseEventRef(s) }
+
 func unknownStream(path, name string) string {
 	return path + ": unknown stream " + strconv.Quote(name) + " (known: " + strings.Join(schemas.StreamNames(), ", ") + ")"
 }
@@ -67,7 +73,8 @@ func defaults() *Config {
 			URL: "https://gitlab.example.com", TokenEnv: "GITLAB_TOKEN", Concurrency: 8, MaxAttempts: 8,
 			Timeout: 60 * time.Second, MaxResponseBytes: 64 << 20, MaxPages: 100_000, MaxWait: 15 * time.Minute,
 		},
-		Warehouse: Warehouse{DuckDB: "testdata/warehouse/gitlab.duckdb", Parquet: "testdata/warehouse/parquet", InternalNotes: InternalNotesRedact},
+		Warehouse: Warehouse{DuckDB: "testdata/warehouse/gitlab.duckdb", Parquet: "testdata/warehouse/parquet", InternalNotes: InternalNotesRedact,
+			WorkflowLabelPrefix: "workflow::"},
 		Pipelines: []Pipeline{{
 			Name: "p", Projects: []Ref{{Path: "acme/api"}}, Streams: schemas.DefaultStreamNames(),
 			Since: day(2024, 1, 1), Overlap: time.Hour,
@@ -92,7 +99,8 @@ var fixtures = []fixture{
 			URL: "https://gitlab.example.com", TokenEnv: "LABTRAIL_GITLAB_TOKEN", Concurrency: 4, RequestsPerSecond: 12.5,
 			MaxAttempts: 3, Timeout: 90 * time.Second, MaxResponseBytes: 16 << 20, MaxPages: 5000, MaxWait: 2 * time.Minute,
 		},
-		Warehouse: Warehouse{DuckDB: "testdata/data/gitlab.duckdb", Parquet: "/srv/labtrail/parquet", InternalNotes: InternalNotesKeep},
+		Warehouse: Warehouse{DuckDB: "testdata/data/gitlab.duckdb", Parquet: "/srv/labtrail/parquet", InternalNotes: InternalNotesKeep,
+			WorkflowLabelPrefix: "stage/"},
 		Pipelines: []Pipeline{{
 			Name:        "platform",
 			Projects:    []Ref{{Path: "acme/api"}, {Path: "acme/platform/db"}, {ID: 42}},
@@ -103,6 +111,8 @@ var fixtures = []fixture{
 			AuditEvents: true, InstanceAuditEvents: true,
 			Since:   day(2024, 1, 1),
 			Overlap: 10 * time.Minute,
+			Stages: []schemas.Stage{{Name: "review", Start: ev("label_added:stage/review"), End: ev("label_removed:stage/review"),
+				Repeats: schemas.RepeatsSum}},
 		}, {
 			Name: "solo.tool_2-b", Projects: []Ref{{Path: "solo/tool"}}, Streams: schemas.DefaultStreamNames(),
 			Since: day(2024, 2, 29), Overlap: time.Hour,
@@ -146,6 +156,19 @@ var fixtures = []fixture{
 		c.Pipelines[0].Name, c.Pipelines[0].Projects, c.Pipelines[0].Groups = "demo", nil, []Ref{{Path: "acme"}}
 	})},
 	{file: "internal-notes.good.yml", want: defaults()},
+	{file: "stages.good.yml", want: with(func(c *Config) {
+		lead := schemas.Stage{Name: "lead_time", Start: ev("issue_created"), End: ev("issue_closed"), Repeats: schemas.RepeatsSeparate}
+		c.Pipelines[0].Name = "a"
+		c.Pipelines[0].Stages = []schemas.Stage{
+			{Name: "review", Start: ev("label_added:workflow::review"), End: ev("label_removed:workflow::review"), Repeats: schemas.RepeatsSum},
+			lead,
+			{Name: "first_response", Start: ev("issue_created"), End: ev("first_assigned"), Repeats: schemas.RepeatsSeparate},
+		}
+		b := c.Pipelines[0]
+		b.Name, b.Projects = "b", []Ref{{Path: "acme/web"}}
+		b.Stages = []schemas.Stage{{Name: "time_to_merge", Start: ev("mr_created"), End: ev("mr_merged"), Repeats: schemas.RepeatsSeparate}, lead}
+		c.Pipelines = append(c.Pipelines, b)
+	})},
 	{file: "token-env.good.yml", env: map[string]string{"_MY_TOKEN_2": " \ttest-token\r\n"}, want: with(func(c *Config) {
 		c.GitLab.TokenEnv = "_MY_TOKEN_2"
 	})},
@@ -182,9 +205,9 @@ var fixtures = []fixture{
 	}},
 	{file: "unknown-key-root.bad.yml", errs: []string{"version: unknown key (line 3; allowed: gitlab, warehouse, pipelines)"}},
 	{file: "unknown-key-gitlab.bad.yml", errs: []string{"gitlab.requests_per_sec: unknown key (line 3; allowed: " + gitlabKeys + ")"}},
-	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet, internal_notes)"}},
+	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet, internal_notes, workflow_label_prefix)"}},
 	{file: "unknown-key-pipeline.bad.yml", errs: []string{
-		"pipelines[0].until: unknown key (line 7; allowed: name, projects, groups, users, current_user, streams, audit_events, instance_audit_events, since, overlap)",
+		"pipelines[0].until: unknown key (line 7; allowed: name, projects, groups, users, current_user, streams, audit_events, instance_audit_events, since, overlap, stages)",
 	}},
 	{file: "given-twice.bad.yml", errs: []string{"gitlab.url: given twice (line 3)"}},
 	{file: "not-single-value.bad.yml", errs: []string{"gitlab.url: must be a single value", "gitlab.url: required"}},
@@ -298,6 +321,29 @@ var fixtures = []fixture{
 	{file: "since-future.bad.yml", errs: []string{"pipelines[0].since: 2999-01-01 is in the future"}},
 	{file: "overlap.bad.yml", errs: []string{`pipelines[0].overlap: ` + positiveDur + `"an hour"`}},
 	{file: "internal-notes.bad.yml", errs: []string{`warehouse.internal_notes: must be keep or redact, got "hide"`}},
+	{file: "workflow-prefix.bad.yml", errs: []string{"warehouse.workflow_label_prefix: must not be empty (every label would be a workflow stage)"}},
+
+	// Bad: value-stream stages.
+	{file: "stages-not-list.bad.yml", errs: []string{"pipelines[0].stages: must be a list of stages"}},
+	{file: "stage-kind.bad.yml", errs: []string{
+		unknownKind("pipelines[0].stages[1].start", "foo"),
+		"pipelines[0].stages[1].end: event kind label_added needs an argument: label_added:<label name>",
+		`pipelines[0].stages[2].start: event kind issue_created takes no argument, got "issue_created:now"`,
+		"pipelines[0].stages[2].end: must be a single value",
+	}},
+	{file: "stage-missing.bad.yml", errs: []string{
+		"pipelines[0].stages[0].name: required",
+		"pipelines[0].stages[0].end: required: an event kind (issue_created, ...)",
+		"pipelines[0].stages[1].start: required: an event kind (issue_created, ...)",
+	}},
+	{file: "stage-duplicate.bad.yml", errs: []string{
+		`pipelines[0].stages[1].name: stage "lead_time" is also defined at pipelines[0].stages[0]`,
+		`pipelines[1].stages[0]: stage "lead_time" differs from its definition at pipelines[0].stages[0]; stages are warehouse-wide, so a name has one definition`,
+	}},
+	{file: "stage-never-pairs.bad.yml", errs: []string{
+		"pipelines[0].stages[0]: start issue_created (Issue) and end mr_merged (MergeRequest) never apply to the same resource type",
+	}},
+	{file: "stage-repeats.bad.yml", errs: []string{`pipelines[0].stages[0].repeats: must be separate or sum, got "max"`}},
 
 	// Bad: many problems at once.
 	{file: "many-problems.bad.yml", env: map[string]string{}, errs: []string{

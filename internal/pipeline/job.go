@@ -92,7 +92,7 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	cfg := j.Config
 	keepNotes := cfg.Warehouse.KeepsInternalNotes()
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
-		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes})
+		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg)})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}
@@ -202,4 +202,11 @@ func NewRunID(start time.Time) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return start.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// ViewOptions are the history views' settings from cfg, for every opener
+// of the warehouse that writes (a run, compact): the views are replaced
+// at each open, so each must pass the same ones.
+func ViewOptions(cfg *config.Config) load.ViewOptions {
+	return load.ViewOptions{WorkflowLabelPrefix: cfg.Warehouse.WorkflowLabelPrefix, Stages: cfg.Stages()}
 }
