@@ -85,6 +85,15 @@ func buildRecord(t testing.TB, mem memory.Allocator, tbl schemas.Table, rows ...
 					fb.ValueBuilder().(*array.Int64Builder).AppendValues(x, nil)
 				case []string:
 					fb.ValueBuilder().(*array.StringBuilder).AppendValues(x, nil)
+				case []*int64: // a list with null elements
+					vb := fb.ValueBuilder().(*array.Int64Builder)
+					for _, p := range x {
+						if p == nil {
+							vb.AppendNull()
+						} else {
+							vb.Append(*p)
+						}
+					}
 				default:
 					t.Fatalf("column %s: %T", f.Name, v)
 				}

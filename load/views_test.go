@@ -41,9 +41,18 @@ type viewEnv struct {
 	w *Warehouse
 }
 
-func newViewEnv(t *testing.T) *viewEnv {
+func newViewEnv(t *testing.T) *viewEnv { return newViewEnvWith(t, ViewOptions{}) }
+
+// newViewEnvWith is newViewEnv with the views built from opts.
+func newViewEnvWith(t *testing.T, opts ViewOptions) *viewEnv {
 	e := newEnv(t)
-	v := &viewEnv{env: e, w: e.open("views-test")}
+	o := e.opts("views-test")
+	o.Views = opts
+	w, err := Open(e.ctx, o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	v := &viewEnv{env: e, w: w}
 	t.Cleanup(func() {
 		if err := v.w.Close(); err != nil {
 			t.Errorf("Close: %v", err)
