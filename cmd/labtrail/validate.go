@@ -18,7 +18,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "%s is valid: %d pipeline(s), warehouse %s and %s\n",
-		c.config, len(cfg.Pipelines), cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet)
+	fmt.Fprintf(stdout, "%s is valid: %d pipeline(s), %d value-stream stage(s), warehouse %s and %s\n",
+		c.config, len(cfg.Pipelines), len(cfg.Stages()), cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet)
 	return exitOK
 }
