@@ -137,6 +137,7 @@ func (j Job) finish(ctx context.Context, wh *load.Warehouse, client *extract.Cli
 	rec.Throttled = client.Stats.Throttled.Load()
 	rec.Bytes = client.Stats.Bytes.Load()
 	rec.FutureRows = res.FutureRows
+	rec.UnparsedNotes = res.UnparsedNotes
 	rep := Report{Err: red.Wrap(runErr)}
 	for _, f := range res.Failures {
 		rep.Failures = append(rep.Failures, Failure{Pipeline: red.String(f.Pipeline), Scope: red.String(f.Scope), Err: red.Wrap(f.Err)})
@@ -161,7 +162,7 @@ func (j Job) finish(ctx context.Context, wh *load.Warehouse, client *extract.Cli
 	}
 	rep.Record = rec
 	log.Info("run finished", "outcome", rec.Outcome, "rows", rec.Rows, "requests", rec.Requests,
-		"retries", rec.Retries, "throttled", rec.Throttled, "future_rows", rec.FutureRows, "seconds", rec.End.Sub(rec.Start).Seconds())
+		"retries", rec.Retries, "throttled", rec.Throttled, "future_rows", rec.FutureRows, "unparsed_notes", rec.UnparsedNotes, "seconds", rec.End.Sub(rec.Start).Seconds())
 	return rep
 }
 
