@@ -48,8 +48,8 @@ func bind[T any, P extract.Row[T]](s schemas.Stream, created func(*T) time.Time,
 }
 
 // bindings lists a family for every stream read per parent. r is the run
-// the activity family resolves usernames and counts unparsed notes for;
-// nil (the planner) reads without either.
+// the activity family resolves usernames for; nil (the planner) reads
+// without resolving them.
 func bindings(r *Runner) []family {
 	return []family{
 		bind(schemas.LabelEventsStream, func(e *extract.LabelEvent) time.Time { return e.CreatedAt }, transform.AppendLabelEvent),
@@ -75,20 +75,11 @@ func bindActivity(r *Runner) family {
 					return fmt.Errorf("notes of %s iid %d: %w", p.Type, p.IID, err)
 				}
 				return emit(len(rows), func(b *transform.Builder, refs *transform.Referenced) {
-					other := int64(0)
 					for i := range acts {
 						transform.AppendActivity(b, refs, p, acts[i])
-						if acts[i].Parsed.Action == transform.ActionOther {
-							other++
-						}
 					}
 					for i := range found {
 						refs.AddUser(&found[i])
-					}
-					if r != nil && other > 0 {
-						r.mu.Lock()
-						r.unparsed += other
-						r.mu.Unlock()
 					}
 				})
 			})

@@ -137,7 +137,11 @@ func (j Job) finish(ctx context.Context, wh *load.Warehouse, client *extract.Cli
 	rec.Throttled = client.Stats.Throttled.Load()
 	rec.Bytes = client.Stats.Bytes.Load()
 	rec.FutureRows = res.FutureRows
-	rec.UnparsedNotes = res.UnparsedNotes
+	if n, err := wh.UnparsedNotes(fin); err != nil {
+		log.Error("counting unparsed system notes", "err", err)
+	} else {
+		rec.UnparsedNotes = n
+	}
 	rep := Report{Err: red.Wrap(runErr)}
 	for _, f := range res.Failures {
 		rep.Failures = append(rep.Failures, Failure{Pipeline: red.String(f.Pipeline), Scope: red.String(f.Scope), Err: red.Wrap(f.Err)})

@@ -50,8 +50,6 @@ type Runner struct {
 	failed []Failure
 	warned map[string]bool
 	ahead  int64 // rows dated past the server's clock, see future
-	// unparsed counts activity rows of action 'other'.
-	unparsed int64
 	// names resolves the usernames system notes name (see usernames);
 	// made on first use, one per run.
 	resolver *usernames
@@ -99,9 +97,6 @@ type Result struct {
 	// FutureRows counts rows read that were dated past the server's clock
 	// (stored, but not allowed to move a watermark).
 	FutureRows int64
-	// UnparsedNotes counts the system notes stored as activity with action
-	// 'other': wording the parser does not know.
-	UnparsedNotes int64
 }
 
 // fatalError marks errors that end the whole run: a rejected token, a
@@ -224,7 +219,7 @@ func (r *Runner) result() Result {
 	for k, v := range r.rows {
 		rows[k] = v
 	}
-	return Result{Rows: rows, Failures: append([]Failure(nil), r.failed...), FutureRows: r.ahead, UnparsedNotes: r.unparsed}
+	return Result{Rows: rows, Failures: append([]Failure(nil), r.failed...), FutureRows: r.ahead}
 }
 
 func (r *Runner) fail(pipeline, scope string, err error) {
