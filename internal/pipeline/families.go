@@ -74,7 +74,15 @@ func bindActivity(r *Runner) family {
 				if err != nil {
 					return fmt.Errorf("notes of %s iid %d: %w", p.Type, p.IID, err)
 				}
-				return emit(len(rows), func(b *transform.Builder, refs *transform.Referenced) {
+				// The page's system notes are its rows: comments are not this
+				// stream's (so the planner's row estimate leaves them out).
+				system := 0
+				for i := range rows {
+					if rows[i].IsSystem() {
+						system++
+					}
+				}
+				return emit(system, func(b *transform.Builder, refs *transform.Referenced) {
 					for i := range acts {
 						transform.AppendActivity(b, refs, p, acts[i])
 					}

@@ -179,6 +179,9 @@ func (r *Runner) run(ctx context.Context, cfg *config.Config) (Result, error) {
 	if r.Concurrency <= 0 {
 		return Result{}, errors.New("pipeline: Runner.Concurrency must be positive")
 	}
+	if err := r.names().seed(ctx); err != nil {
+		return Result{}, fatal(err)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.Concurrency)
 	for _, pl := range cfg.Pipelines {

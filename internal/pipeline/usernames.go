@@ -17,11 +17,13 @@ const maxNames = 1 << 16
 
 // usernames resolves the usernames system notes name ("assigned to
 // @alice") to user ids, for one run. REST system notes carry only the
-// name. A name is resolved at most once a run (while the cache holds it):
-// first among the stored users (the users dimension, which already holds
-// the authors, assignees and reviewers this run listed, since parents are
-// stored before their notes are read), then, for the rest, with one
-// GET /users?username= each, counted as a lookup of the activity stream.
+// name. Known at once are the stored users (the users dimension, read
+// before the units start: seed) and every user this run has referenced so
+// far (authors, assignees, reviewers: learn, as their dimension rows are
+// cut; a parent's are cut before its notes are read). The rest are
+// looked up with one GET /users?username= each, at most once a run
+// (while the cache holds the name), counted as lookups of the activity
+// stream.
 // "No such user" (deleted or renamed since) is an answer too, and cached.
 // Safe for concurrent use: parents are read in parallel, and a name two
 // of them need at once is looked up once.
@@ -88,9 +90,51 @@ func (u *usernames) resolve(ctx context.Context, names []string) ([]*int64, []ex
 	return ids, found, nil
 }
 
-// lookup answers the entries this caller claimed: from the warehouse, then
-// the API. A failed lookup is forgotten (so a later parent asks again) and
-// reported to every caller waiting on it.
+// seed fills the cache with the stored users. DuckDB is read here, before
+// any unit runs, and never from a unit.
+func (u *usernames) seed(ctx context.Context) error {
+	if u.r.Warehouse == nil {
+		return nil
+	}
+	stored, err := u.r.Warehouse.Usernames(ctx, maxNames)
+	if err != nil {
+		return err
+	}
+	for name, id := range stored {
+		u.learn(id, name)
+	}
+	return nil
+}
+
+// learn records that the user with this id has this username.
+func (u *usernames) learn(id int64, name string) {
+	if name == "" {
+		return
+	}
+	k := strings.ToLower(name)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if e, ok := u.m[k]; ok {
+		select {
+		case <-e.done:
+			if e.id != nil && *e.id == id {
+				return
+			}
+		default:
+			return // a lookup in flight answers it
+		}
+	}
+	if len(u.m) >= maxNames {
+		u.m = map[string]*nameEntry{}
+	}
+	e := &nameEntry{done: make(chan struct{}), id: &id}
+	close(e.done)
+	u.m[k] = e
+}
+
+// lookup answers the entries this caller claimed with the API. A failed
+// lookup is forgotten (so a later parent asks again) and reported to
+// every caller waiting on it.
 func (u *usernames) lookup(ctx context.Context, mine map[string]*nameEntry) []extract.User {
 	settle := func(k string, e *nameEntry, id *int64, err error) {
 		e.id, e.err = id, err
@@ -103,27 +147,9 @@ func (u *usernames) lookup(ctx context.Context, mine map[string]*nameEntry) []ex
 		}
 		close(e.done)
 	}
-	keys := make([]string, 0, len(mine))
-	for k := range mine {
-		keys = append(keys, k)
-	}
-	stored := map[string]int64{}
-	if u.r.Warehouse != nil {
-		var err error
-		if stored, err = u.r.Warehouse.UserIDs(ctx, keys); err != nil {
-			for k, e := range mine {
-				settle(k, e, nil, fatal(err))
-			}
-			return nil
-		}
-	}
 	var found []extract.User
 	counter := u.r.Counters.stream(schemas.ActivityStream.Name())
 	for k, e := range mine {
-		if id, ok := stored[k]; ok {
-			settle(k, e, &id, nil)
-			continue
-		}
 		if counter != nil {
 			counter.Lookups.Add(1)
 		}
