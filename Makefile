@@ -37,7 +37,7 @@ fuzz:
 # history (BenchmarkPeakRSS) and of sql and compact on 10 million events
 # (BenchmarkWarehouse10M); and the transform stage.
 bench: build
-	$(GO) test -run '^$$' -bench 'BenchmarkFullRun|BenchmarkLatency|BenchmarkPlanEstimate' -benchtime 1x -timeout 60m ./internal/pipeline
+	$(GO) test -run '^$$' -bench 'BenchmarkFullRun|BenchmarkActivityCost|BenchmarkLatency|BenchmarkPlanEstimate' -benchtime 1x -timeout 60m ./internal/pipeline
 	LABTRAIL_BIN=$(CURDIR)/$(BIN)/labtrail $(GO) test -run '^$$' -bench 'BenchmarkPeakRSS|BenchmarkWarehouse10M' -benchtime 1x -timeout 60m ./cmd/labtrail
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendEvents' -benchmem ./transform
 

@@ -436,4 +436,7 @@ type Parent struct {
 	IID       int64
 	ProjectID int64
 	GroupID   int64
+	// WorkItemID is an epic's id as a work item (0: not sent), for the
+	// rows read from it that GitLab does not stamp with it (notes).
+	WorkItemID int64
 }

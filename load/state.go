@@ -24,7 +24,8 @@ import (
 //     VARCHAR; query it with e.g. rows_json->>'events' or
 //     json_extract(rows_json, '$.events')::BIGINT. future_rows counts rows
 //     dated past the server's clock, stored but kept from moving a
-//     watermark.
+//     watermark; unparsed_notes counts activity rows whose system-note body
+//     no rule knew (action 'other').
 //   - _labtrail_windows: see Window.
 //   - _labtrail_availability: see Availability. Older warehouses kept it as
 //     watermark rows whose stream ended in "#unavailable" (1970 meaning
@@ -62,6 +63,7 @@ func internalTables() []string {
 )`,
 		// Added after the first release; older warehouses gain it on open.
 		`ALTER TABLE _labtrail_runs ADD COLUMN IF NOT EXISTS future_rows BIGINT`,
+		`ALTER TABLE _labtrail_runs ADD COLUMN IF NOT EXISTS unparsed_notes BIGINT`,
 		`CREATE TABLE IF NOT EXISTS _labtrail_availability (
 	pipeline   VARCHAR NOT NULL,
 	scope      VARCHAR NOT NULL,
@@ -240,6 +242,8 @@ type RunRecord struct {
 	Rows                                map[string]int64
 	Requests, Retries, Throttled, Bytes int64
 	FutureRows                          int64
+	// UnparsedNotes counts the system notes stored with action 'other'.
+	UnparsedNotes int64
 }
 
 // RecordRun stores r as the one row of r.RunID in _labtrail_runs, replacing
@@ -263,10 +267,10 @@ func (w *Warehouse) RecordRun(ctx context.Context, r RunRecord) error {
 	}
 	defer unlock()
 	_, err = w.conn.ExecContext(ctx, `INSERT OR REPLACE INTO _labtrail_runs
-		(run_id, started_at, ended_at, outcome, error, rows_json, requests, retries, throttled, bytes, future_rows, recorded_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())`,
+		(run_id, started_at, ended_at, outcome, error, rows_json, requests, retries, throttled, bytes, future_rows, unparsed_notes, recorded_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())`,
 		r.RunID, nullTime(r.Start), nullTime(r.End), r.Outcome, r.Error, string(rowsJSON),
-		r.Requests, r.Retries, r.Throttled, r.Bytes, r.FutureRows)
+		r.Requests, r.Retries, r.Throttled, r.Bytes, r.FutureRows, r.UnparsedNotes)
 	if err != nil {
 		return fmt.Errorf("load: recording run %s: %w", r.RunID, err)
 	}

@@ -139,7 +139,7 @@ func runRecordOf(cols []string, vals []any) (RunRecord, error) {
 	strs := map[string]*string{"run_id": &r.RunID, "outcome": &r.Outcome, "error": &r.Error, "rows_json": &rowsJSON}
 	times := map[string]*time.Time{"started_at": &r.Start, "ended_at": &r.End}
 	ints := map[string]*int64{"requests": &r.Requests, "retries": &r.Retries, "throttled": &r.Throttled,
-		"bytes": &r.Bytes, "future_rows": &r.FutureRows}
+		"bytes": &r.Bytes, "future_rows": &r.FutureRows, "unparsed_notes": &r.UnparsedNotes}
 	for i, c := range cols {
 		switch v := vals[i].(type) {
 		case string:

@@ -76,8 +76,13 @@ type Stream struct {
 	// pipelines.yaml and in watermark keys.
 	Table Table
 	// Family is the resource-event family ("label" for
-	// resource_label_events); empty for the Events API stream.
+	// resource_label_events); empty for the streams that are not one.
 	Family string
+	// Route is the path segment read under each parent by a per-parent
+	// stream that is not a resource-event family ("notes" for activity):
+	// such a stream is scheduled like the families, for the same changed
+	// parents, so it costs no extra listing.
+	Route string
 	// Parents are the parent kinds whose resource events make up the
 	// stream; nil for the streams read per scope instead.
 	Parents []ParentKind
@@ -103,6 +108,15 @@ func (s Stream) Name() string { return s.Table.Name }
 // Optional reports whether a 403/404 on this stream for parent kind p
 // means "not licensed here" rather than a failure of the scope.
 func (s Stream) Optional(p ParentKind) bool { return s.Premium || p.Premium() }
+
+// Sub is the path segment read under each parent: Route, else the
+// family's resource_<family>_events.
+func (s Stream) Sub() string {
+	if s.Route != "" {
+		return s.Route
+	}
+	return "resource_" + s.Family + "_events"
+}
 
 // Reads reports whether the stream has parent kind p.
 func (s Stream) Reads(p ParentKind) bool {
@@ -130,6 +144,13 @@ var (
 		Parents: []ParentKind{ParentIssue}, Incremental: changedParents}
 	WeightEventsStream = Stream{Table: WeightEvents, Family: "weight", Premium: true,
 		Parents: []ParentKind{ParentIssue}, Incremental: changedParents}
+	// ActivityStream is read from the parents' notes: GitLab keeps
+	// assignee, reviewer, due-date, title, draft, link and status history
+	// only as system notes. It also looks up usernames those notes name
+	// that no stored or listed user has (GET /users?username=).
+	ActivityStream = Stream{Table: Activity, Route: "notes",
+		Parents:     []ParentKind{ParentIssue, ParentMergeRequest, ParentEpic},
+		Incremental: changedParents + "; system notes only, de-duplicated by id"}
 	AuditEventsStream = Stream{Table: AuditEvents, Premium: true, OptIn: true,
 		Paths:       []string{"/projects/:id/audit_events", "/groups/:id/audit_events", "/audit_events"},
 		Incremental: "`created_after=` (instant, inclusive) from the watermark, in windows of at most 30 days, keyset pages; de-duplicated by id"}
@@ -138,7 +159,7 @@ var (
 // Streams lists every stream in table order.
 func Streams() []Stream {
 	return []Stream{EventsStream, LabelEventsStream, StateEventsStream, MilestoneEventsStream,
-		IterationEventsStream, WeightEventsStream, AuditEventsStream}
+		IterationEventsStream, WeightEventsStream, ActivityStream, AuditEventsStream}
 }
 
 // DefaultStreamNames lists the names of the streams a pipeline reads when
@@ -174,18 +195,18 @@ func StreamByName(name string) (Stream, bool) {
 
 // Endpoints lists the GitLab routes a stream reads, for documentation.
 func (s Stream) Endpoints() []string {
-	if s.Family == "" {
+	if len(s.Parents) == 0 {
 		return s.Paths
 	}
 	var out []string
 	for _, p := range s.Parents {
 		switch p {
 		case ParentIssue:
-			out = append(out, "/projects/:id/issues/:iid/resource_"+s.Family+"_events")
+			out = append(out, "/projects/:id/issues/:iid/"+s.Sub())
 		case ParentMergeRequest:
-			out = append(out, "/projects/:id/merge_requests/:iid/resource_"+s.Family+"_events")
+			out = append(out, "/projects/:id/merge_requests/:iid/"+s.Sub())
 		case ParentEpic:
-			out = append(out, "/groups/:id/epics/:epic_id/resource_"+s.Family+"_events")
+			out = append(out, "/groups/:id/epics/:epic_id/"+s.Sub())
 		}
 	}
 	return out

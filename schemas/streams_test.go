@@ -56,10 +56,13 @@ func TestStreams(t *testing.T) {
 		if s.Table.Kind != Fact {
 			t.Errorf("stream %s writes dimension table %s", s.Name(), s.Table.Name)
 		}
-		if (s.Family == "") != (len(s.Parents) == 0) {
-			t.Errorf("stream %s: a resource-event family needs parents, and only it has them", s.Name())
+		if (s.Family == "" && s.Route == "") != (len(s.Parents) == 0) {
+			t.Errorf("stream %s: a resource-event family or a per-parent route needs parents, and only they have them", s.Name())
 		}
-		if (s.Family == "") != (len(s.Paths) > 0) {
+		if s.Family != "" && s.Route != "" {
+			t.Errorf("stream %s: both a family and a route", s.Name())
+		}
+		if (len(s.Parents) == 0) != (len(s.Paths) > 0) {
 			t.Errorf("stream %s: a stream read per scope names its paths, and only it", s.Name())
 		}
 		if slices.Contains(DefaultStreamNames(), s.Name()) == s.OptIn {
@@ -84,8 +87,8 @@ func TestStreams(t *testing.T) {
 	if got := ScopeInstance.Key(0); got != "instance" {
 		t.Errorf("instance key %q", got)
 	}
-	if got := len(DefaultStreamNames()); got != 6 {
-		t.Errorf("%d default streams, want the six the README promises", got)
+	if got := len(DefaultStreamNames()); got != 7 {
+		t.Errorf("%d default streams, want the seven the README promises", got)
 	}
 	for _, k := range ParentKinds() {
 		if k.Table().Kind != Dimension || k.Premium() != (k.Scope() == ScopeGroup) {

@@ -531,6 +531,25 @@ func (b *Builder) setInt64List(name string, vs []int64) {
 	}
 }
 
+// setInt64PtrList sets a list of vs whose nil elements are null; a nil vs
+// gives null.
+func (b *Builder) setInt64PtrList(name string, vs []*int64) {
+	if c := b.col(name, kindInt64List); c != nil {
+		if vs == nil {
+			c.list.AppendNull()
+			return
+		}
+		c.list.Append(true)
+		for _, v := range vs {
+			if v == nil {
+				c.i64.AppendNull()
+			} else {
+				c.i64.Append(*v)
+			}
+		}
+	}
+}
+
 // setStringList sets a list of vs; nil gives null, empty an empty list.
 func (b *Builder) setStringList(name string, vs []string) {
 	if c := b.col(name, kindStringList); c != nil {

@@ -54,6 +54,7 @@ var entityKinds = []entityKind{
 	{"iteration_events", schemas.IterationEvents, flattenAs(AppendIterationEvent)},
 	{"weight_events", schemas.WeightEvents, flattenAs(AppendWeightEvent)},
 	{"audit_events", schemas.AuditEvents, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, e *extract.AuditEvent) { AppendAuditEvent(b, e) })},
+	{"activity", schemas.Activity, flattenActivity},
 	{"users", schemas.Users, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, u *extract.User) { AppendUser(b, u) })},
 	{"labels", schemas.Labels, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, l *extract.Label) { AppendLabel(b, l) })},
 	{"milestones", schemas.Milestones, flattenAs(func(b *Builder, _ *Referenced, _ extract.Parent, m *extract.Milestone) { AppendMilestone(b, m) })},
@@ -64,6 +65,37 @@ var entityKinds = []entityKind{
 		AppendMergeRequest(b, r, m)
 	})},
 	{"epics", schemas.Epics, flattenAs(func(b *Builder, r *Referenced, _ extract.Parent, e *extract.Epic) { AppendEpic(b, r, e) })},
+}
+
+// fixtureUsers resolve the usernames of the activity fixture as the
+// pipeline would; any other name is unknown (a null id).
+var fixtureUsers = map[string]int64{"alice": 2, "bob": 3, "carol": 4}
+
+// flattenActivity flattens a notes listing: only system notes become rows
+// (it returns their count), their usernames resolved from fixtureUsers.
+func flattenActivity(b *Builder, refs *Referenced, p extract.Parent, data []byte) (int, error) {
+	var items []extract.ParentNote
+	if err := json.Unmarshal(data, &items); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range items {
+		if !items[i].IsSystem() {
+			AppendActivity(b, refs, p, ActivityRow{Note: &items[i]}) // must append nothing
+			continue
+		}
+		a := ActivityRow{Note: &items[i], Parsed: ParseSystemNote(*items[i].Body)}
+		for _, u := range a.Parsed.Usernames {
+			var id *int64
+			if v, ok := fixtureUsers[u]; ok {
+				id = &v
+			}
+			a.IDs = append(a.IDs, id)
+		}
+		AppendActivity(b, refs, p, a)
+		n++
+	}
+	return n, nil
 }
 
 func kindByName(t testing.TB, name string) entityKind {

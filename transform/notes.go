@@ -13,7 +13,7 @@ import "github.com/labtrail/labtrail/extract"
 // kept, with note_internal telling why its body is null). A note GitLab
 // marks neither internal nor confidential keeps its body.
 func (b *Builder) noteBody(n *extract.Note) *string {
-	if in := n.IsInternal(); in != nil && *in && !b.keepInternal {
+	if b.redacts(n.IsInternal()) {
 		return nil
 	}
 	return n.Body

@@ -74,6 +74,16 @@ func (r *Referenced) AddUser(u *extract.User) {
 	r.users[u.ID] = c
 }
 
+// EachUser calls fn with the id and username of every user collected.
+func (r *Referenced) EachUser(fn func(id int64, username string)) {
+	if r == nil {
+		return
+	}
+	for id, u := range r.users {
+		fn(id, u.Username)
+	}
+}
+
 // AddLabel collects l (nil is ignored).
 func (r *Referenced) AddLabel(l *extract.Label) {
 	if r == nil || l == nil {

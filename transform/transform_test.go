@@ -108,6 +108,20 @@ func appendCases() []appendCase {
 			AppendWeightEvent(b, r, issueParent, &extract.WeightEvent{ID: 1, User: fullUser(1),
 				CreatedAt: mustTime(t, "2024-03-05T12:00:00Z"), IssueID: 253, Weight: ptr[int64](3)})
 		}, func(b *Builder, r *Referenced) { AppendWeightEvent(b, r, extract.Parent{}, &extract.WeightEvent{}) }},
+		{"activity", schemas.Activity, func(t testing.TB, b *Builder, r *Referenced) {
+			p := groupParent
+			p.WorkItemID = 9
+			// No real body sets every parsed field at once; the row is
+			// driven with a SystemNote that does.
+			AppendActivity(b, r, p, ActivityRow{
+				Note: &extract.ParentNote{Note: extract.Note{ID: 1, Body: ptr("b"), System: ptr(true), NoteableType: ptr("Epic"),
+					NoteableID: ptr[int64](33), Internal: ptr(false)}, Author: fullUser(1), CreatedAt: mustTime(t, "2024-03-05T12:00:00Z")},
+				Parsed: SystemNote{Action: "assignee", Usernames: []string{"a", "b"}, Added: []string{"a"}, Removed: []string{"b"},
+					Old: ptr("o"), New: ptr("n"), RelatedType: "Issue", RelatedRef: "#1"},
+				IDs: []*int64{ptr[int64](1), ptr[int64](2)}})
+		}, func(b *Builder, r *Referenced) {
+			AppendActivity(b, r, extract.Parent{}, ActivityRow{Note: &extract.ParentNote{Note: extract.Note{System: ptr(true)}}})
+		}},
 		{"audit event", schemas.AuditEvents, func(t testing.TB, b *Builder, r *Referenced) {
 			e := &extract.AuditEvent{ID: 1, AuthorID: ptr[int64](2), EntityID: ptr[int64](3), EntityType: ptr("Project"),
 				EventName: ptr("project_archived"), CreatedAt: mustTime(t, "2024-03-05T12:00:00Z")}
@@ -216,6 +230,8 @@ func bareMayBeSet(t schemas.Table, col string) bool {
 		return col == "action"
 	case "state_events":
 		return col == "state"
+	case "activity":
+		return col == "action"
 	case "audit_events":
 		return col == "scope_type"
 	case "users":

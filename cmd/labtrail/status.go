@@ -63,14 +63,14 @@ func statusSections(st load.Status) []section {
 		avail.rows = append(avail.rows, []any{a.Pipeline, a.Scope, a.Stream, state, a.CheckedAt, next, a.Reason})
 	}
 	runs := section{title: "Last runs", cols: []string{"run_id", "started_at", "ended_at", "outcome", "rows",
-		"requests", "retries", "throttled", "bytes", "future_rows", "error"}}
+		"requests", "retries", "throttled", "bytes", "future_rows", "unparsed_notes", "error"}}
 	for _, r := range st.Runs {
 		var total int64
 		for _, n := range r.Rows {
 			total += n
 		}
 		runs.rows = append(runs.rows, []any{r.RunID, orNil(r.Start), orNil(r.End), r.Outcome, total,
-			r.Requests, r.Retries, r.Throttled, r.Bytes, r.FutureRows, r.Error})
+			r.Requests, r.Retries, r.Throttled, r.Bytes, r.FutureRows, r.UnparsedNotes, r.Error})
 	}
 	return []section{tables, marks, avail, runs}
 }

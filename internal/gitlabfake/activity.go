@@ -15,7 +15,11 @@ import "time"
 //     "opened" events and a few resource events;
 //   - audit events in every project and group and on the instance.
 //   - new assignees or reviewers on about 3% of the existing issues and
-//     MRs (one added or one removed), bumping their updated_at.
+//     MRs (one added or one removed), with their system notes, bumping
+//     their updated_at;
+//   - the new parents' notes, and a due-date or work-item status change
+//     (system notes only) on about 2% of the existing issues, bumping
+//     their updated_at.
 //
 // All new ids continue their sequences and all new rows are created after
 // the previous Now, so ids keep growing with time; except one audit event,
@@ -31,7 +35,9 @@ func (s *Server) AddActivity(seed int64) ActivitySummary {
 	a.addEvents()
 	a.bumpUpdated()
 	a.sum.AuditEvents = newAuditGen(newRand(seed, s.seed+0xa0d1), s.d, s.sc).addAudit(a.oldNow, a.newNow)
-	a.sum.Reassigned = a.reassign()
+	var notes []ParentNote
+	a.sum.Reassigned, notes = a.reassign()
+	a.addNotes(notes)
 	s.d.Now = a.newNow
 	s.reindex()
 	return a.sum

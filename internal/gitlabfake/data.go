@@ -32,6 +32,10 @@ type Data struct {
 	// Resource events, one slice per family (one server table each), sorted by ID.
 	LabelEvents, StateEvents, MilestoneEvents, IterationEvents, WeightEvents []ResourceEvent
 
+	// Notes are the notes of issues, merge requests and epics (comments
+	// and system notes; see ParentNote), sorted by ID.
+	Notes []ParentNote
+
 	// AuditEvents are the rows of the audit events table (project, group
 	// and instance audit events are views of it), sorted by ID; IDs grow
 	// with CreatedAt.
@@ -361,6 +365,7 @@ type ActivitySummary struct {
 	RapidEdits      int // resource events that did not bump their parent's updated_at
 	AuditEvents     int // new audit events, one of them at the instant of the newest before
 	Reassigned      int // existing issues and MRs whose assignees or reviewers changed
+	Notes           int // new notes (system notes and comments), all parents
 }
 
 // Clone returns a deep copy of d.
@@ -417,6 +422,10 @@ func (d *Data) Clone() *Data {
 	c.MilestoneEvents = cloneRes(d.MilestoneEvents)
 	c.IterationEvents = cloneRes(d.IterationEvents)
 	c.WeightEvents = cloneRes(d.WeightEvents)
+	c.Notes = append([]ParentNote(nil), d.Notes...)
+	for i := range c.Notes {
+		c.Notes[i].Targets = slices.Clone(c.Notes[i].Targets)
+	}
 	c.AuditEvents = append([]AuditEvent(nil), d.AuditEvents...)
 	for i := range c.AuditEvents {
 		c.AuditEvents[i].Extra = maps.Clone(c.AuditEvents[i].Extra)

@@ -22,6 +22,8 @@ const (
 	purposeMergeUser
 	purposeEvent
 	purposeReassign
+	purposeNotes
+	purposeNoteActivity
 )
 
 // traits is one row's stream of draws.
@@ -173,9 +175,11 @@ func (g *gen) eventTraits(e *Event) {
 
 // reassign changes the assignees (and an MR's reviewers) of about 3% of
 // the parents created before the activity, bumping their updated_at to the
-// moment of the change, as GitLab does. It returns how many it changed.
-func (a *activity) reassign() int {
+// moment of the change, as GitLab does, and returns the system notes that
+// record the changes. It returns how many parents it changed.
+func (a *activity) reassign() (int, []ParentNote) {
 	g, n := a.g, 0
+	var notes []ParentNote
 	when := func(t *traits) time.Time {
 		span := a.newNow.Add(-time.Minute).Sub(a.oldNow.Add(time.Second)).Milliseconds()
 		return a.oldNow.Add(time.Second + time.Duration(t.x%uint64(max(span, 1)))*time.Millisecond)
@@ -187,22 +191,56 @@ func (a *activity) reassign() int {
 		}
 		return append(slices.Clone(ids), g.users(t, 1, append(not, ids...)...)...)
 	}
+	note := func(pn ParentNote, at time.Time, action string, body string, target int64) {
+		pn.AuthorID, pn.Action, pn.Body, pn.System, pn.CreatedAt = RootID, action, body, true, at.Truncate(time.Millisecond)
+		pn.Targets = []int64{target}
+		notes = append(notes, pn)
+	}
 	for i := range a.firstNewIssue {
 		is := &a.d.Issues[i]
 		if t := g.traits(purposeReassign, is.ID); t.pct(3) {
+			at := when(t)
+			old := is.AssigneeIDs
 			is.AssigneeIDs = toggle(t, is.AssigneeIDs)
-			is.UpdatedAt = later(is.UpdatedAt, when(t))
+			body, who := a.change(old, is.AssigneeIDs, "assigned to @", "unassigned @")
+			note(ParentNote{ParentType: "Issue", ParentID: is.ID, ParentIID: is.IID, ProjectID: is.ProjectID}, at, "assignee", body, who)
+			is.UpdatedAt = later(is.UpdatedAt, at)
 			n++
 		}
 	}
 	for i := range a.firstNewMR {
 		mr := &a.d.MergeRequests[i]
 		if t := g.traits(purposeReassign, -mr.ID); t.pct(3) {
+			at := when(t)
+			pn := ParentNote{ParentType: "MergeRequest", ParentID: mr.ID, ParentIID: mr.IID, ProjectID: mr.ProjectID}
+			old := mr.AssigneeIDs
 			mr.AssigneeIDs = toggle(t, mr.AssigneeIDs)
+			body, who := a.change(old, mr.AssigneeIDs, "assigned to @", "unassigned @")
+			note(pn, at, "assignee", body, who)
+			old = mr.ReviewerIDs
 			mr.ReviewerIDs = toggle(t, mr.ReviewerIDs, mr.AuthorID)
-			mr.UpdatedAt = later(mr.UpdatedAt, when(t))
+			body, who = a.change(old, mr.ReviewerIDs, "requested review from @", "removed review request for @")
+			note(pn, at, "reviewer", body, who)
+			mr.UpdatedAt = later(mr.UpdatedAt, at)
 			n++
 		}
 	}
-	return n
+	return n, notes
+}
+
+// change is the system note body of one user added to or removed from a
+// list (toggle changes one user at a time), and that user.
+func (a *activity) change(old, cur []int64, added, removed string) (string, int64) {
+	name := func(id int64) string { return a.d.Users[a.s.idx.userByID[id]].Username }
+	for _, id := range cur {
+		if !slices.Contains(old, id) {
+			return added + name(id), id
+		}
+	}
+	for _, id := range old {
+		if !slices.Contains(cur, id) {
+			return removed + name(id), id
+		}
+	}
+	panic("gitlabfake: toggle changed no user") // toggle always changes one
 }

@@ -92,6 +92,7 @@ func generate(seed int64, sc Scale) *Data {
 	g.genInitialEvents()
 	noMarks := [numFams]int{}
 	bumpUpdated(d, resourceMarks(d, noMarks), noteTimes(d.Events), func(pkey) time.Time { return time.Time{} })
+	d.commitNotes(g.parentNotes([3]int{}))
 	newAuditGen(newRand(seed, 2), d, sc).genInitialAudit(g.first, g.now)
 	return d
 }

@@ -65,7 +65,7 @@ func route(segs []string) (string, handler) {
 	case "users":
 		switch {
 		case n == 1:
-			return "other", (*Server).listUsers
+			return "users", (*Server).listUsers
 		case n == 2:
 			return "other", (*Server).getUser
 		case n == 3 && segs[2] == "events":
@@ -85,6 +85,8 @@ func route(segs []string) (string, handler) {
 			return "merge_requests", (*Server).listMRs
 		case n == 4 && (segs[2] == "issues" || segs[2] == "merge_requests"):
 			return "other", (*Server).getIssuable
+		case n == 5 && (segs[2] == "issues" || segs[2] == "merge_requests") && segs[4] == "notes":
+			return "notes", (*Server).getNotes
 		case n == 5 && (segs[2] == "issues" || segs[2] == "merge_requests"):
 			if _, ok := resourceFamilies[segs[4]]; ok {
 				return segs[4], (*Server).getResourceEvents
@@ -102,6 +104,8 @@ func route(segs []string) (string, handler) {
 			return "audit_events", (*Server).getGroupAudit
 		case n == 4 && segs[2] == "epics":
 			return "other", (*Server).getEpic
+		case n == 5 && segs[2] == "epics" && segs[4] == "notes":
+			return "notes", (*Server).getNotes
 		case n == 5 && segs[2] == "epics":
 			if _, ok := resourceFamilies[segs[4]]; ok {
 				return segs[4], (*Server).getResourceEvents
@@ -769,21 +773,9 @@ func (s *Server) getResourceEvents(rq *request) {
 				return
 			}
 		}
-		iid, _ := isNum(rq.segs[3])
-		if isIssue {
-			i, ok := s.idx.issueByIID[[2]int64{p.ID, iid}]
-			if !ok {
-				rq.rw.message(http.StatusNotFound, "404 Not found")
-				return
-			}
-			key = pkey{ptIssue, s.d.Issues[i].ID}
-		} else {
-			i, ok := s.idx.mrByIID[[2]int64{p.ID, iid}]
-			if !ok {
-				rq.rw.message(http.StatusNotFound, "404 Not found")
-				return
-			}
-			key = pkey{ptMR, s.d.MergeRequests[i].ID}
+		var ok bool
+		if key, ok = s.issuableKey(rq, p); !ok {
+			return
 		}
 	} else {
 		g := s.findGroup(rq)
@@ -798,13 +790,10 @@ func (s *Server) getResourceEvents(rq *request) {
 			rq.rw.message(http.StatusForbidden, "403 Forbidden")
 			return
 		}
-		id, _ := isNum(rq.segs[3])
-		i, ok := s.idx.epicByID[id]
-		if !ok || !slices.Contains(s.idx.descendants(g.ID), s.d.Epics[i].GroupID) {
-			rq.rw.message(http.StatusNotFound, "404 Not found")
+		var ok bool
+		if key, ok = s.epicKey(rq, g); !ok {
 			return
 		}
-		key = pkey{ptEpic, id}
 		zone = time.UTC
 	}
 	pg, ok := parsePager(rq)
@@ -823,4 +812,32 @@ func (s *Server) getResourceEvents(rq *request) {
 		out = append(out, s.resourceEvent(rq, fam, e, zone))
 	}
 	rq.rw.json(http.StatusOK, out)
+}
+
+// issuableKey finds the issue or merge request (by segs[2]) of project p
+// whose IID is segs[3]; it answers 404 when there is none.
+func (s *Server) issuableKey(rq *request, p *Project) (pkey, bool) {
+	iid, _ := isNum(rq.segs[3])
+	if rq.segs[2] == "issues" {
+		if i, ok := s.idx.issueByIID[[2]int64{p.ID, iid}]; ok {
+			return pkey{ptIssue, s.d.Issues[i].ID}, true
+		}
+	} else if i, ok := s.idx.mrByIID[[2]int64{p.ID, iid}]; ok {
+		return pkey{ptMR, s.d.MergeRequests[i].ID}, true
+	}
+	rq.rw.message(http.StatusNotFound, "404 Not found")
+	return pkey{}, false
+}
+
+// epicKey finds the epic of group g (or a subgroup) whose global id is
+// segs[3], as the epic sub-routes address it; it answers 404 when there
+// is none.
+func (s *Server) epicKey(rq *request, g *Group) (pkey, bool) {
+	id, _ := isNum(rq.segs[3])
+	i, ok := s.idx.epicByID[id]
+	if !ok || !slices.Contains(s.idx.descendants(g.ID), s.d.Epics[i].GroupID) {
+		rq.rw.message(http.StatusNotFound, "404 Not found")
+		return pkey{}, false
+	}
+	return pkey{ptEpic, id}, true
 }

@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // index holds the lookups the handlers need; it is rebuilt whenever the
@@ -30,6 +31,9 @@ type index struct {
 	epicByID   map[int64]int32
 
 	res [numFams]map[pkey][]int32
+
+	// notes lists each parent's notes in (created_at, id) order.
+	notes map[pkey][]int32
 
 	// auditOf lists the audit events of each project ("Project", id) and
 	// group ("Group", id), in id order.
@@ -98,6 +102,12 @@ func buildIndex(d *Data) *index {
 			m[k] = append(m[k], int32(i))
 		}
 		x.res[f] = m
+	}
+	x.notes = map[pkey][]int32{}
+	for _, i := range orderByTime(len(d.Notes), func(i int) time.Time { return d.Notes[i].CreatedAt }) {
+		n := &d.Notes[i]
+		k := pkey{typOf(n.ParentType), n.ParentID}
+		x.notes[k] = append(x.notes[k], i)
 	}
 	for i, e := range d.AuditEvents {
 		k := auditKey{e.EntityType, e.EntityID}

@@ -84,7 +84,7 @@ func (sc Scale) withDefaults() Scale {
 // Request kinds counted by Requests.
 var requestKinds = []string{"project_events", "user_events", "current_user_events", "issues", "merge_requests", "epics",
 	"group_projects", "resource_label_events", "resource_state_events", "resource_milestone_events",
-	"resource_iteration_events", "resource_weight_events", "audit_events", "other"}
+	"resource_iteration_events", "resource_weight_events", "audit_events", "notes", "user_lookups", "other"}
 
 // Server is the fake GitLab; it is an http.Handler safe for concurrent use.
 type Server struct {
@@ -101,7 +101,7 @@ type Server struct {
 	cacheMu sync.Mutex
 	cache   map[string][]int32
 
-	counts [16]atomic.Int64
+	counts [24]atomic.Int64
 	faults *faults.Faults
 }
 
@@ -207,8 +207,13 @@ func (rw *resp) errorMsg(status int, msg string) { rw.json(status, map[string]st
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	segs, pathOK := splitPath(r)
 	kind, h := route(segs)
-	if !pathOK {
+	switch {
+	case !pathOK:
 		kind, h = "other", nil
+	case kind == "users" && r.URL.Query().Has("username"):
+		kind = "user_lookups" // GET /users?username=: resolving a name a system note gave
+	case kind == "users":
+		kind = "other"
 	}
 	s.counts[kindIndex(kind)].Add(1)
 	api := func(w http.ResponseWriter, r *http.Request) { s.serveAPI(w, r, segs, h) }

@@ -10,13 +10,57 @@ import (
 	"github.com/labtrail/labtrail/internal/gitlabfake"
 )
 
+// BenchmarkActivityCost measures what the activity stream costs on the
+// bench instance, over a full run and over an incremental one after a day
+// of activity: its requests (notes pages and username lookups) per parent
+// it read, the figure the README quotes. The users: scope's own lookup
+// (alice) is not the stream's.
+func BenchmarkActivityCost(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		h := newHarness(b, gitlabfake.Options{Seed: 42, Scale: fullBenchScale()}, acmePipeline)
+		h.batch = 0
+		for run, name := range []string{"full", "incremental"} {
+			if run > 0 {
+				h.fake.AddActivity(43)
+			}
+			h.fake.ResetRequests()
+			var counters *Counters
+			b.StartTimer()
+			res, _, err := h.runWith(context.Background(), func(j *Job) { counters = j.Counters })
+			b.StopTimer()
+			if err != nil || len(res.Failures) > 0 {
+				b.Fatalf("%s run: %v %+v", name, err, res.Failures)
+			}
+			var parents, lookups int64
+			for _, s := range counters.Streams() {
+				if s.Name == "activity" {
+					parents, lookups = s.Parents.Load(), s.Lookups.Load()
+				}
+			}
+			req := h.fake.Requests()
+			all := 0
+			for _, n := range req {
+				all += n
+			}
+			if parents == 0 {
+				b.Fatalf("%s run read no parent's notes", name)
+			}
+			b.ReportMetric(float64(int64(req["notes"])+lookups)/float64(parents), name+"-activity-req/parent")
+			b.ReportMetric(float64(lookups), name+"-username-lookups")
+			b.ReportMetric(float64(parents), name+"-activity-parents")
+			b.ReportMetric(100*float64(int64(req["notes"])+lookups)/float64(all), name+"-activity-%-of-requests")
+			b.ReportMetric(float64(res.Rows["activity"]), name+"-activity-rows")
+		}
+	}
+}
+
 // BenchmarkFullRun is the speed and memory target of a first run: a full
 // backfill of an instance with more than 100,000 events over HTTP from the
 // built-in server into both sinks. It reports events/s, requests/s and the
 // peak Go heap (sampled every 5 ms) of the whole process, server included.
 func BenchmarkFullRun(b *testing.B) {
-	scale := gitlabfake.Scale{IssuesPerProject: 200, MRsPerProject: 80, EpicsPerGroup: 20,
-		EventsPerProject: 30_000, BigProjectEvents: 60_000}
+	scale := fullBenchScale()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		h := newHarness(b, gitlabfake.Options{Seed: 42, Scale: scale}, acmePipeline)

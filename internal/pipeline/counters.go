@@ -40,6 +40,9 @@ type StreamCounters struct {
 	Queued  atomic.Int64 // parents queued for this resource-event family
 	Parents atomic.Int64 // parents whose events of this family were fetched
 	Rows    atomic.Int64 // rows added to the warehouse
+	// Lookups are requests beyond the stream's pages: the username
+	// lookups of activity (GET /users?username=).
+	Lookups atomic.Int64
 }
 
 // NewCounters returns empty counters.

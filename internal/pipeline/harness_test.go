@@ -37,6 +37,7 @@ type harness struct {
 	logs    *testkit.SyncBuffer
 	handler http.Handler // wraps fake; tests may swap in fault injectors
 	mu      sync.Mutex
+	last    Report // the last run's report
 }
 
 func smallScale() gitlabfake.Scale {
@@ -106,6 +107,7 @@ func (h *harness) runWith(ctx context.Context, tweak func(*Job)) (Result, *extra
 	if err != nil {
 		h.t.Fatalf("job did not start: %v", err)
 	}
+	h.last = rep
 	mem.AssertSize(h.t, 0)
 	return Result{Rows: rep.Record.Rows, Failures: rep.Failures, FutureRows: rep.Record.FutureRows}, client, rep.Err
 }

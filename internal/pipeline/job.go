@@ -137,6 +137,11 @@ func (j Job) finish(ctx context.Context, wh *load.Warehouse, client *extract.Cli
 	rec.Throttled = client.Stats.Throttled.Load()
 	rec.Bytes = client.Stats.Bytes.Load()
 	rec.FutureRows = res.FutureRows
+	if n, err := wh.UnparsedNotes(fin); err != nil {
+		log.Error("counting unparsed system notes", "err", err)
+	} else {
+		rec.UnparsedNotes = n
+	}
 	rep := Report{Err: red.Wrap(runErr)}
 	for _, f := range res.Failures {
 		rep.Failures = append(rep.Failures, Failure{Pipeline: red.String(f.Pipeline), Scope: red.String(f.Scope), Err: red.Wrap(f.Err)})
@@ -161,7 +166,7 @@ func (j Job) finish(ctx context.Context, wh *load.Warehouse, client *extract.Cli
 	}
 	rep.Record = rec
 	log.Info("run finished", "outcome", rec.Outcome, "rows", rec.Rows, "requests", rec.Requests,
-		"retries", rec.Retries, "throttled", rec.Throttled, "future_rows", rec.FutureRows, "seconds", rec.End.Sub(rec.Start).Seconds())
+		"retries", rec.Retries, "throttled", rec.Throttled, "future_rows", rec.FutureRows, "unparsed_notes", rec.UnparsedNotes, "seconds", rec.End.Sub(rec.Start).Seconds())
 	return rep
 }
 

@@ -72,7 +72,7 @@ func TestLicence(t *testing.T) {
 func TestFamiliesFollowTheStreamRegistry(t *testing.T) {
 	all := config.Pipeline{Streams: schemas.StreamNames()}
 	for _, k := range schemas.ParentKinds() {
-		fams, err := familiesOf(all, k)
+		fams, err := familiesOf(all, k, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestFamiliesFollowTheStreamRegistry(t *testing.T) {
 		}
 	}
 	some := config.Pipeline{Streams: []string{"events", "weight_events"}}
-	if fams, _ := familiesOf(some, schemas.ParentMergeRequest); len(fams) != 0 {
+	if fams, _ := familiesOf(some, schemas.ParentMergeRequest, nil); len(fams) != 0 {
 		t.Errorf("merge requests read %d families for a pipeline without their streams", len(fams))
 	}
 }

@@ -44,7 +44,11 @@ func (r *Runner) lister(k schemas.ParentKind, scopeID int64) lister {
 		})
 	default:
 		return listKind(r, k, scopeID, transform.AppendEpic, func(e *extract.Epic) listedParent {
-			return listedParent{extract.Parent{Type: k, ID: e.ID, IID: e.IID, GroupID: e.GroupID}, e.UpdatedAt}
+			var wi int64
+			if e.WorkItemID != nil {
+				wi = *e.WorkItemID
+			}
+			return listedParent{extract.Parent{Type: k, ID: e.ID, IID: e.IID, GroupID: e.GroupID, WorkItemID: wi}, e.UpdatedAt}
 		})
 	}
 }

@@ -60,7 +60,7 @@ func (p *planner) listingJobs(r *Runner, pl config.Pipeline, s *scopes) ([]*list
 	}
 	var out []*listingJob
 	for _, k := range schemas.ParentKinds() {
-		fams, err := familiesOf(pl, k)
+		fams, err := familiesOf(pl, k, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -50,6 +50,9 @@ type Runner struct {
 	failed []Failure
 	warned map[string]bool
 	ahead  int64 // rows dated past the server's clock, see future
+	// names resolves the usernames system notes name (see usernames);
+	// made on first use, one per run.
+	resolver *usernames
 }
 
 // clockSkew is how far past the server's clock (its Date header) a row may
@@ -175,6 +178,9 @@ func (r *Runner) run(ctx context.Context, cfg *config.Config) (Result, error) {
 	}
 	if r.Concurrency <= 0 {
 		return Result{}, errors.New("pipeline: Runner.Concurrency must be positive")
+	}
+	if err := r.names().seed(ctx); err != nil {
+		return Result{}, fatal(err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.Concurrency)

@@ -164,7 +164,7 @@ func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 	for _, sk := range []schemas.ScopeKind{schemas.ScopeProject, schemas.ScopeGroup} {
 		for _, id := range byScope[sk] {
 			for _, k := range schemas.ParentKinds() {
-				fams, err := familiesOf(pl, k)
+				fams, err := familiesOf(pl, k, r)
 				if err != nil {
 					return nil, err
 				}

@@ -45,6 +45,7 @@ func (r *Runner) cut(b *transform.Builder, refs *transform.Referenced, marks ...
 	}
 	if refs.Len() > 0 {
 		c.dims = refs.Records(r.Mem, r.Meta)
+		refs.EachUser(r.names().learn) // users listed this run resolve notes' usernames
 		refs.Reset()
 	}
 	return c, nil
