@@ -147,7 +147,7 @@ func (n *noteGen) common(title string, author int64) {
 	}
 }
 
-var workItemStatuses = []string{"To do", "In progress", "Done"}
+var workItemStatuses = []string{"To do", "In progress", "In review", "Done"}
 
 // issueNotes: the assignment at creation, the due date, work-item status
 // and a related issue, then common.
