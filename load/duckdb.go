@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -34,9 +33,8 @@ func (d *duckSink) name() string { return "duckdb" }
 // an upsert. It lives only inside the upsert's transaction.
 const stageTable = "_labtrail_stage"
 
-// ensureTables creates missing tables (NOT NULL where the Arrow field is not
-// nullable; a PRIMARY KEY on the Key of dimension and bridge tables, none on
-// fact tables, see factKeyless), adds columns appended to a schema since the
+// ensureTables creates missing tables (PRIMARY KEY on the table's Key, NOT
+// NULL where the Arrow field is not nullable), adds columns appended to a schema since the
 // table was created, checks that existing columns have the expected types,
 // and creates the internal _labtrail_* tables. Parent tables (issues,
 // merge requests, epics) that gained columns are marked for a refresh
@@ -94,16 +92,9 @@ func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) (added bool
 			}
 			cols = append(cols, col)
 		}
-		if !factKeyless(t) {
-			cols = append(cols, "PRIMARY KEY ("+quoteList(t.Key())+")")
-		}
+		cols = append(cols, "PRIMARY KEY ("+quoteList(t.Key())+")")
 		_, err := d.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+quoteIdent(t.Name)+" (\n\t"+strings.Join(cols, ",\n\t")+"\n)")
 		return false, err
-	}
-	if factKeyless(t) {
-		if err := d.dropPrimaryKey(ctx, t.Name); err != nil {
-			return false, err
-		}
 	}
 
 	for _, f := range t.Schema.Fields() {
@@ -128,85 +119,14 @@ func (d *duckSink) ensureTable(ctx context.Context, t schemas.Table) (added bool
 	return added, nil
 }
 
-// factKeyless reports whether t is stored without a PRIMARY KEY: fact
-// tables are. DuckDB keeps a primary key in an ART index that a checkpoint
-// rewrites whole, loading every node of it: with one on events, the
-// checkpoints of a run cost time and memory in proportion to the whole
-// history stored (1.3 s and 9 MB more per checkpoint at 1.4 million events),
-// not to the rows the run added. Fact rows are never replaced, and
-// AppendFacts already stores each id once (existingIDs, under the
-// Warehouse's mutex and the warehouse lock), so the key only duplicated that
-// check. Dimension and bridge tables keep theirs: their upserts need it.
-func factKeyless(t schemas.Table) bool { return t.Kind == schemas.Fact }
-
-// dropPrimaryKey rebuilds table without its PRIMARY KEY if it has one (a
-// fact table created by labtrail before factKeyless), keeping its columns,
-// their NOT NULL constraints and its rows. DuckDB cannot drop a primary key
-// in place, so the rows are copied to a new table that then takes the old
-// one's name, in one transaction: an interruption leaves the old table as it
-// was, and the next Open tries again. It runs once per table, on the
-// first Open by a labtrail that has factKeyless.
-func (d *duckSink) dropPrimaryKey(ctx context.Context, table string) error {
-	var keys int
-	if err := d.conn.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_constraints()
-		WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ?
-		AND constraint_type = 'PRIMARY KEY'`, table).Scan(&keys); err != nil {
-		return fmt.Errorf("looking up the primary key of %s: %w", table, err)
-	}
-	if keys == 0 {
-		return nil
-	}
-	rows, err := d.conn.QueryContext(ctx, `SELECT column_name, data_type, is_nullable FROM information_schema.columns
-		WHERE table_catalog = current_database() AND table_schema = 'main' AND table_name = ? ORDER BY ordinal_position`, table)
-	if err != nil {
-		return fmt.Errorf("reading the columns of %s: %w", table, err)
-	}
-	var cols, names []string
-	for rows.Next() {
-		var name, typ, nullable string
-		if err := rows.Scan(&name, &typ, &nullable); err != nil {
-			rows.Close()
-			return fmt.Errorf("reading the columns of %s: %w", table, err)
-		}
-		col := quoteIdent(name) + " " + typ
-		if nullable == "NO" {
-			col += " NOT NULL"
-		}
-		cols, names = append(cols, col), append(names, name)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("reading the columns of %s: %w", table, err)
-	}
-	rebuilt := quoteIdent("_labtrail_rebuild_" + table)
-	list := quoteList(names)
-	return d.inTx(ctx, nil, func() error {
-		for _, stmt := range []string{
-			"CREATE TABLE " + rebuilt + " (\n\t" + strings.Join(cols, ",\n\t") + "\n)",
-			"INSERT INTO " + rebuilt + " (" + list + ") SELECT " + list + " FROM main." + quoteIdent(table),
-			"DROP TABLE main." + quoteIdent(table),
-			"ALTER TABLE " + rebuilt + " RENAME TO " + quoteIdent(table),
-		} {
-			if _, err := d.conn.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("rebuilding %s without its primary key: %w", table, err)
-			}
-		}
-		return nil
-	})
-}
-
-// existingIDs returns which of ids are already stored in table. Fact tables
-// have no index (see factKeyless): the range condition lets DuckDB skip the
-// row groups whose ids are all outside the batch's (by their min/max
-// statistics) before it probes the rest.
+// existingIDs returns which of ids are already stored in table.
 func (d *duckSink) existingIDs(ctx context.Context, table string, ids []int64) (map[int64]struct{}, error) {
 	found := map[int64]struct{}{}
 	if len(ids) == 0 {
 		return found, nil
 	}
-	lo, hi := slices.Min(ids), slices.Max(ids)
-	id := quoteIdent(schemas.ColID)
-	rows, err := d.conn.QueryContext(ctx, "SELECT "+id+" FROM "+quoteIdent(table)+
-		" WHERE "+id+" BETWEEN ? AND ? AND "+id+" IN (SELECT unnest(?::BIGINT[]))", lo, hi, ids)
+	rows, err := d.conn.QueryContext(ctx, "SELECT "+quoteIdent(schemas.ColID)+" FROM "+quoteIdent(table)+
+		" WHERE "+quoteIdent(schemas.ColID)+" IN (SELECT unnest(?::BIGINT[]))", ids)
 	if err != nil {
 		return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)
 	}

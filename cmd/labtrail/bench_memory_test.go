@@ -280,7 +280,7 @@ func init() {
 func warehouse10M(b *testing.B) string {
 	b.Helper()
 	key := fnv.New64a()
-	fmt.Fprint(key, "v2 ", warehouseEvents, duckdbVersion(b)) // v2: fact tables without a primary key
+	fmt.Fprint(key, "v1 ", warehouseEvents, duckdbVersion(b))
 	for _, t := range schemas.All() {
 		fmt.Fprint(key, t.Name, t.Schema)
 	}
