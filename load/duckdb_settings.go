@@ -22,13 +22,17 @@ const (
 	// duckMemoryLimit caps DuckDB's buffer manager: cached table and index
 	// blocks, rows appended but not yet checkpointed, and the working memory
 	// of queries (hash tables, sorts, windows), which spill to the temp
-	// directory beyond it. The rest of a labtrail process is about 80 MiB of
-	// mapped code and read-only data (the binary embeds DuckDB), 50 to 70
-	// MiB of Go heap and 30 to 50 MiB of memory DuckDB allocates outside
-	// the buffer manager, which leaves this much under 256 MiB. Less is
-	// not safe: rows being committed cannot be evicted, and at 32 MB a
-	// commit of a first run failed to allocate and left DuckDB unusable.
-	duckMemoryLimit = "64MB"
+	// directory beyond it. A commit that cannot pin the blocks it needs
+	// within the limit fails, and DuckDB then refuses the rest of the
+	// process (the batches committed before stay, the run exits 1): the
+	// limit must be above what a run's commits need, and that grows with
+	// the fact tables' primary-key indexes. 64 MB was enough for a first
+	// run of 1.4 million events before the activity table, and failed
+	// after it ("failed to pin block of size 256.0 KiB (61.0 MiB/61.0 MiB
+	// used)"); 128 MB completes it, at a peak of 321 MiB for the process
+	// (README, "Speed and memory"). Correct runs come before the 256 MiB
+	// target, which stays open.
+	duckMemoryLimit = "128MB"
 	// duckThreads is how many threads DuckDB runs queries and checkpoints
 	// on. A run writes through one connection, so more threads do not
 	// speed it up; each one needs working memory of its own within
