@@ -84,7 +84,11 @@ func flattenActivity(b *Builder, refs *Referenced, p extract.Parent, data []byte
 			AppendActivity(b, refs, p, ActivityRow{Note: &items[i]}) // must append nothing
 			continue
 		}
-		a := ActivityRow{Note: &items[i], Parsed: ParseSystemNote(*items[i].Body)}
+		var body string // a null body is an unknown wording, as in the pipeline
+		if items[i].Body != nil {
+			body = *items[i].Body
+		}
+		a := ActivityRow{Note: &items[i], Parsed: ParseSystemNote(body)}
 		for _, u := range a.Parsed.Usernames {
 			var id *int64
 			if v, ok := fixtureUsers[u]; ok {
