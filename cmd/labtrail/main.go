@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/labtrail/labtrail/internal/cmalloc"
 	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/load"
 )
@@ -53,7 +52,6 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	limitGoMemory()
-	limitCArenas()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -103,24 +101,6 @@ const goMemoryLimit = 64 << 20
 func limitGoMemory() {
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
 		debug.SetMemoryLimit(goMemoryLimit)
-	}
-}
-
-// cArenas caps glibc's malloc arenas, where DuckDB's memory comes from
-// (internal/cmalloc says why they grow). Measured on the bench instance's
-// first run (1x): 293 MiB peak RSS with glibc's default of 8 per core,
-// 278 MiB with this cap, 264 MiB with MALLOC_ARENA_MAX=2 in the
-// environment (which glibc applies from the first allocation; the cap
-// here applies from the start of main). At 10x: 321 MiB without a cap,
-// 304 MiB with MALLOC_ARENA_MAX=2. DuckDB's own threads are 2
-// (load/duckdb_settings.go).
-const cArenas = 2
-
-// limitCArenas sets cArenas unless MALLOC_ARENA_MAX is set, which glibc
-// has then read itself at start-up.
-func limitCArenas() {
-	if _, ok := os.LookupEnv("MALLOC_ARENA_MAX"); !ok {
-		cmalloc.LimitArenas(cArenas)
 	}
 }
 
