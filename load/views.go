@@ -12,7 +12,10 @@ import (
 // (time in a label, time in a state, cycle time, milestone moves), so that
 // nobody has to rewrite interval logic by hand. They are plain SQL views:
 // always current, never stale, created or replaced on every run.
-var views = []struct{ name, sql string }{
+// view is a history view: its name and the query it stands for.
+type view struct{ name, sql string }
+
+var views = []view{
 	// label_intervals: one row per span during which a label was on an
 	// issue, MR or epic. Per resource and label, in (created_at, id)
 	// order: an add opens a span unless one is open, a remove closes the
@@ -149,9 +152,9 @@ type ViewOptions struct {
 // must exist.
 func CreateViews(ctx context.Context, db *sql.DB, opts ViewOptions) error {
 	all := append(views[:len(views):len(views)],
-		struct{ name, sql string }{"assignment_intervals", assignmentIntervals},
-		struct{ name, sql string }{"workflow_intervals", workflowIntervals(opts.WorkflowLabelPrefix)},
-		struct{ name, sql string }{"stage_durations", stageDurations(opts.Stages)})
+		view{"assignment_intervals", assignmentIntervals},
+		view{"workflow_intervals", workflowIntervals(opts.WorkflowLabelPrefix)},
+		view{"stage_durations", stageDurations(opts.Stages)})
 	for _, v := range all {
 		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+v.name+" AS "+v.sql); err != nil {
 			return fmt.Errorf("creating view %s: %w", v.name, err)

@@ -37,12 +37,7 @@ func AppendActivity(b *Builder, refs *Referenced, p extract.Parent, a ActivityRo
 	}
 	sn := &a.Parsed
 	b.setStringVal("action", sn.Action)
-	redact := b.redacts(n.IsInternal())
-	if redact {
-		b.setNull("body", kindString)
-	} else {
-		b.setString("body", n.Body)
-	}
+	b.setString("body", b.noteBody(&n.Note))
 	if sn.Usernames != nil {
 		ids := make([]*int64, len(sn.Usernames)) // a short IDs leaves the rest unknown
 		copy(ids, a.IDs)
@@ -51,7 +46,7 @@ func AppendActivity(b *Builder, refs *Referenced, p extract.Parent, a ActivityRo
 		b.setInt64PtrList("added_user_ids", ids[:len(sn.Added)])
 		b.setInt64PtrList("removed_user_ids", ids[len(sn.Added):])
 	}
-	if !redact {
+	if !b.redacts(n.IsInternal()) {
 		b.setString("old_value", sn.Old)
 		b.setString("new_value", sn.New)
 		b.setStringNZ("related_ref", sn.RelatedRef)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -179,8 +180,12 @@ func (r *Runner) run(ctx context.Context, cfg *config.Config) (Result, error) {
 	if r.Concurrency <= 0 {
 		return Result{}, errors.New("pipeline: Runner.Concurrency must be positive")
 	}
-	if err := r.names().seed(ctx); err != nil {
-		return Result{}, fatal(err)
+	// Only activity names users by username; a run without it need not
+	// read the users dimension.
+	if slices.ContainsFunc(cfg.Pipelines, func(pl config.Pipeline) bool { return pl.HasStream(schemas.ActivityStream) }) {
+		if err := r.names().seed(ctx); err != nil {
+			return Result{}, fatal(err)
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.Concurrency)

@@ -61,11 +61,9 @@ func (u *usernames) resolve(ctx context.Context, names []string) ([]*int64, []ex
 		e, ok := u.m[k]
 		if !ok {
 			if e, ok = mine[k]; !ok {
-				if len(u.m) >= maxNames {
-					u.m = map[string]*nameEntry{}
-				}
 				e = &nameEntry{done: make(chan struct{})}
-				u.m[k], mine[k] = e, e
+				u.put(k, e)
+				mine[k] = e
 			}
 		}
 		entries[i] = e
@@ -124,11 +122,17 @@ func (u *usernames) learn(id int64, name string) {
 			return // a lookup in flight answers it
 		}
 	}
+	e := &nameEntry{done: make(chan struct{}), id: &id}
+	close(e.done)
+	u.put(k, e)
+}
+
+// put caches e as name k, starting over when the cache holds maxNames.
+// The caller holds u.mu.
+func (u *usernames) put(k string, e *nameEntry) {
 	if len(u.m) >= maxNames {
 		u.m = map[string]*nameEntry{}
 	}
-	e := &nameEntry{done: make(chan struct{}), id: &id}
-	close(e.done)
 	u.m[k] = e
 }
 
