@@ -157,6 +157,9 @@ type Planner struct {
 	Log *slog.Logger
 	// BackoffBase: see extract.Options; tests shorten it.
 	BackoffBase time.Duration
+	// Shard plans one shard's part of a sharded run (see Shard); zero
+	// plans the whole run.
+	Shard Shard
 }
 
 // Plan makes the plan. It fails only when it cannot start (the warehouse
@@ -180,7 +183,7 @@ func (j Planner) Plan(ctx context.Context) (Plan, error) {
 	if err != nil {
 		return Plan{}, red.Wrap(err)
 	}
-	p := &planner{c: c, red: red, concurrency: cfg.GitLab.Concurrency, state: st}
+	p := &planner{c: c, red: red, concurrency: cfg.GitLab.Concurrency, state: st, shard: j.Shard}
 	out := Plan{FirstRun: len(st.marks) == 0, Concurrency: cfg.GitLab.Concurrency, Pipelines: []PipelinePlan{}}
 	for _, pl := range cfg.Pipelines {
 		pp, err := p.pipeline(ctx, pl)
@@ -233,6 +236,7 @@ type planner struct {
 	red         *redact.Redactor
 	concurrency int
 	state       planState
+	shard       Shard
 
 	mu        sync.Mutex
 	latencies map[string][]time.Duration // by request class: events, listings, resource_events
@@ -298,7 +302,7 @@ func (p *planner) each(ctx context.Context, jobs []func(context.Context) error) 
 // every listing (phase 1), reads a few parents' events (phase 2) and adds
 // it all up.
 func (p *planner) pipeline(ctx context.Context, pl config.Pipeline) (PipelinePlan, error) {
-	r := &Runner{Client: p.c, Log: slog.New(slog.DiscardHandler), Concurrency: p.concurrency}
+	r := &Runner{Client: p.c, Log: slog.New(slog.DiscardHandler), Concurrency: p.concurrency, Shard: p.shard}
 	before := p.c.Stats.Requests.Load()
 	s, err := r.resolve(ctx, pl)
 	if err != nil {
@@ -387,7 +391,7 @@ func newScopePlans(pl config.Pipeline, s *scopes) *scopePlans {
 	for _, p := range s.projects {
 		sp.get(schemas.ScopeProject.Key(p.ID)).Name = p.PathWithNamespace
 	}
-	for _, g := range epicGroups(s.groups) {
+	for _, g := range s.epicGroups {
 		sp.get(schemas.ScopeGroup.Key(g.ID)).Name = g.FullPath
 	}
 	for _, u := range s.users {

@@ -1,0 +1,162 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/labtrail/labtrail/internal/gitlabfake"
+	wt "github.com/labtrail/labtrail/internal/warehousetest"
+	"github.com/labtrail/labtrail/schemas"
+)
+
+func TestParseShard(t *testing.T) {
+	for in, want := range map[string]Shard{"": {}, "0/1": {0, 1}, "0/4": {0, 4}, "3/4": {3, 4}, " 2 / 8 ": {2, 8}} {
+		got, err := ParseShard(in)
+		if err != nil || got != want {
+			t.Errorf("ParseShard(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for in, msg := range map[string]string{"4/4": "K must be between 0 and 3", "-1/2": "K must be", "1": "want K/N",
+		"a/b": "whole numbers", "0/0": "N must be between 1 and 1024", "0/5000": "N must be"} {
+		if _, err := ParseShard(in); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseShard(%q): error %v, want one containing %q", in, err, msg)
+		}
+	}
+}
+
+// TestShardOfSpreadsAndIsStable pins the hash (changing it silently moves
+// every project to another shard, whose state lacks its watermarks) and
+// checks that consecutive ids spread evenly.
+func TestShardOfSpreadsAndIsStable(t *testing.T) {
+	got := []int{ShardOf(1, 4), ShardOf(2, 4), ShardOf(3, 4), ShardOf(1000, 4), ShardOf(278964, 16)}
+	pinned := fmt.Sprint(got)
+	if pinned != "[1 2 0 3 0]" {
+		t.Errorf("ShardOf changed: %s; moving every project to another shard breaks sharded warehouses", pinned)
+	}
+	counts := make([]int, 8)
+	for id := int64(1); id <= 8000; id++ {
+		counts[ShardOf(id, 8)]++
+	}
+	for k, n := range counts {
+		if n < 900 || n > 1100 {
+			t.Errorf("shard %d of 8 owns %d of 8,000 consecutive ids; want about 1,000 (%v)", k, n, counts)
+		}
+	}
+}
+
+func TestStatePaths(t *testing.T) {
+	for _, c := range []struct {
+		sh                   Shard
+		duck, pq, wDuck, wPq string
+	}{
+		{Shard{}, "w/gitlab.duckdb", "w/parquet", "w/gitlab.duckdb", "w/parquet"},
+		{Shard{0, 1}, "w/gitlab.duckdb", "w/parquet", "w/gitlab.duckdb", "w/parquet"},
+		{Shard{1, 4}, "w/gitlab.duckdb", "w/parquet", "w/gitlab.shard-1-of-4.duckdb", "w/parquet/shard-1-of-4"},
+		{Shard{3, 4}, "state", "s3://b/lake/", "state.shard-3-of-4", "s3://b/lake/shard-3-of-4"},
+	} {
+		d, p := c.sh.StatePaths(c.duck, c.pq)
+		if d != c.wDuck || p != filepath.FromSlash(c.wPq) && p != c.wPq {
+			t.Errorf("%v.StatePaths(%q, %q) = %q, %q; want %q, %q", c.sh, c.duck, c.pq, d, p, c.wDuck, c.wPq)
+		}
+	}
+}
+
+// TestShardsTogetherAreExact runs two shards in parallel, each with its
+// own state, over a pipeline with groups (and a subgroup), a project, a
+// user, the current user and the instance's audit events, then again after
+// new activity: the union of the two warehouses must hold exactly what
+// the server has in scope (no row missing, none doubled: a configured
+// user's events in a configured project are listed by both scopes), in
+// DuckDB and in the Parquet trees, and each shard must have done part of
+// the work.
+func TestShardsTogetherAreExact(t *testing.T) {
+	h := newHarness(t, gitlabfake.Options{Seed: 7, Scale: smallScale()}, auditPipeline)
+	shards := []Shard{{0, 2}, {1, 2}}
+	runShards := func() {
+		var wg sync.WaitGroup
+		errs := make([]error, len(shards))
+		for i, sh := range shards {
+			wg.Go(func() {
+				cfg := *h.cfg
+				cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
+				_, _, err := h.runWith(context.Background(), func(j *Job) { j.Config, j.Shard = &cfg, sh })
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("shard %v: %v\nlogs:\n%s", shards[i], err, tail(h.logs.String(), 40))
+			}
+		}
+	}
+	check := func() {
+		t.Helper()
+		db := unionOfShards(t, h, shards)
+		defer db.Close()
+		wt.CheckExact(t, db, filepath.Join(h.cfg.Warehouse.Parquet, "*"), h.fake.Data(), acmeScope(h.fake.Data()).WithAudit(true))
+		wt.CheckDimensions(t, db)
+		for _, sh := range shards {
+			rows := wt.RowsOf(t, db, fmt.Sprintf("SELECT count(*) FROM s%d.events", sh.Index))
+			if rows[0] == "0" {
+				t.Errorf("shard %v stored no events: the test proves nothing", sh)
+			}
+		}
+		if n := wt.RowsOf(t, db, "SELECT count(*) FROM s1.audit_events WHERE scope_type = 'Instance'"); n[0] != "0" {
+			t.Errorf("shard 1 stored %s instance-level audit events; only shard 0 reads the instance", n[0])
+		}
+		if n := wt.RowsOf(t, db, "SELECT count(*) FROM s0.audit_events WHERE scope_type = 'Instance'"); n[0] == "0" {
+			t.Error("shard 0 stored no instance-level audit events")
+		}
+	}
+	runShards()
+	check()
+	if sum := h.fake.AddActivity(2); sum.SameDayEvents == 0 {
+		t.Fatal("the fake added no events on the day of the newest stored one")
+	}
+	runShards()
+	check()
+}
+
+// unionOfShards opens an in-memory DuckDB with the shards' warehouses
+// attached as s0, s1, … and, under each table's own name, a view of their
+// union: fact tables and parents as they are (a row in two shards is
+// doubled), the other dimensions and bridges one row per key, since
+// shards that both see a user or a label each store it.
+func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	for _, sh := range shards {
+		path, _ := sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
+		if _, err := db.Exec(fmt.Sprintf("ATTACH '%s' AS s%d (READ_ONLY)", path, sh.Index)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shared := map[string]bool{"users": true, "labels": true, "milestones": true, "iterations": true}
+	for _, tb := range schemas.All() {
+		var parts []string
+		for _, sh := range shards {
+			parts = append(parts, fmt.Sprintf("SELECT * FROM s%d.%s", sh.Index, tb.Name))
+		}
+		q := strings.Join(parts, " UNION ALL BY NAME ")
+		switch {
+		case shared[tb.Name]:
+			q = fmt.Sprintf("SELECT * FROM (%s) QUALIFY row_number() OVER (PARTITION BY id ORDER BY %s DESC) = 1", q, schemas.ColExtractedAt)
+		case tb.Kind == schemas.Bridge:
+			q = "SELECT DISTINCT * FROM (" + q + ")"
+		}
+		if _, err := db.Exec(fmt.Sprintf("CREATE VIEW %s AS %s", tb.Name, q)); err != nil {
+			t.Fatalf("%s: %v", tb.Name, err)
+		}
+	}
+	return db
+}
