@@ -405,7 +405,7 @@ func newScopePlans(pl config.Pipeline, s *scopes) *scopePlans {
 			sp.get(k).Name = g.FullPath // a subgroup of another named group: read for its audit events only
 		}
 	}
-	if pl.InstanceAuditEvents && pl.HasStream(schemas.AuditEventsStream) {
+	if s.instance && pl.HasStream(schemas.AuditEventsStream) {
 		sp.get(schemas.ScopeInstance.Key(0)).Name = "(instance)"
 	}
 	return sp

@@ -5,9 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labtrail/labtrail/internal/gitlabfake"
 	wt "github.com/labtrail/labtrail/internal/warehousetest"
@@ -159,4 +162,54 @@ func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
 		}
 	}
 	return db
+}
+
+// TestPlanOfAShard checks that plan sizes only a shard's part: shard 1 of
+// 2 has no user, current-user or instance scope and only projects and
+// groups it owns, and the two shards' project and group scopes together
+// are the unsharded plan's, each once.
+func TestPlanOfAShard(t *testing.T) {
+	h := newHarness(t, gitlabfake.Options{Seed: 7, Scale: smallScale()}, auditPipeline)
+	scopesOf := func(sh Shard) []string {
+		p, err := Planner{Config: h.cfg, Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
+		if err != nil {
+			t.Fatalf("plan %v: %v", sh, err)
+		}
+		var out []string
+		for _, pp := range p.Pipelines {
+			for _, sp := range pp.Scopes {
+				out = append(out, sp.Scope)
+			}
+		}
+		return out
+	}
+	whole := scopesOf(Shard{})
+	var union []string
+	for _, sh := range []Shard{{0, 2}, {1, 2}} {
+		for _, sc := range scopesOf(sh) {
+			kind, id, _ := strings.Cut(sc, ":")
+			if kind != "project" && kind != "group" {
+				if sh.Index != 0 {
+					t.Errorf("shard %v plans scope %s; only shard 0 reads users and the instance", sh, sc)
+				}
+				continue
+			}
+			n, _ := strconv.ParseInt(id, 10, 64)
+			if ShardOf(n, 2) != sh.Index {
+				t.Errorf("shard %v plans %s, which hashes to shard %d", sh, sc, ShardOf(n, 2))
+			}
+			union = append(union, sc)
+		}
+	}
+	var want []string
+	for _, sc := range whole {
+		if strings.HasPrefix(sc, "project:") || strings.HasPrefix(sc, "group:") {
+			want = append(want, sc)
+		}
+	}
+	slices.Sort(union)
+	slices.Sort(want)
+	if !slices.Equal(union, want) || len(want) < 4 {
+		t.Errorf("the shards plan project and group scopes %v; the whole run %v", union, want)
+	}
 }
