@@ -78,6 +78,17 @@ type Options struct {
 	// opener that writes (a run, compact) must pass the config's, or the
 	// views would lose its stages until the next run.
 	Views ViewOptions
+	// Previous are the DuckDB files of this warehouse's earlier shard
+	// layouts (labtrail run --shard K/N with another N), attached
+	// read-only: their fact rows count as stored, so that a row stored
+	// under the old layout is never stored again, and the watermarks,
+	// windows and availability of the scopes Adopt accepts are copied
+	// from them where theirs are newer. A file another process is writing
+	// makes Open fail. Nothing is ever written to them.
+	Previous []string
+	// Adopt reports whether this warehouse reads the scope (a scope key
+	// such as "project:42"); nil adopts nothing.
+	Adopt func(scope string) bool
 }
 
 // ErrLocked is returned (wrapped) by Open when another process, or another
@@ -178,6 +189,9 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 		return nil, err
 	}
 	if err := CreateViews(ctx, w.db, opts.Views); err != nil {
+		return nil, err
+	}
+	if err := w.attachPrevious(ctx, opts); err != nil {
 		return nil, err
 	}
 	if err := fsx.MkdirAll(w.parquetDir, 0o755); err != nil {

@@ -38,9 +38,7 @@ const auditSettled = 24 * time.Hour
 // request, not one per worker; the refusal is a warning, remembered in
 // _labtrail_availability, and each later run probes it again with one
 // request.
-//
-// keep, when not nil, chooses the rows to store (see scopes.keepAudit).
-func (r *Runner) auditUnit(pl config.Pipeline, scope extract.AuditScope, keep func(*extract.AuditEvent) bool) unit {
+func (r *Runner) auditUnit(pl config.Pipeline, scope extract.AuditScope) unit {
 	key := load.WatermarkKey{Pipeline: pl.Name, Scope: scope.String(), Stream: schemas.AuditEventsStream.Name()}
 	return r.windowedUnit(pl, key, schemas.AuditEvents, func(ctx context.Context, w *windowed, from time.Time, done []load.Window) error {
 		a, found, err := r.Warehouse.Availability(ctx, key)
@@ -48,7 +46,7 @@ func (r *Runner) auditUnit(pl config.Pipeline, scope extract.AuditScope, keep fu
 			return fatal(err)
 		}
 		now := r.Client.ServerNow()
-		u := &auditRun{windowed: w, scope: scope, keep: keep, settled: now.Add(-auditSettled),
+		u := &auditRun{windowed: w, scope: scope, settled: now.Add(-auditSettled),
 			lic: licence{premium: true, scoped: true, wasRefused: found && !a.Available}}
 		return u.run(ctx, auditWindows(from, done, now))
 	})
@@ -85,9 +83,8 @@ func auditWindows(from time.Time, done []load.Window, now time.Time) []extract.A
 type auditRun struct {
 	*windowed
 	scope   extract.AuditScope
-	keep    func(*extract.AuditEvent) bool // nil keeps every row
-	settled time.Time                      // windows that end before it are settled
-	lic     licence                        // under mu
+	settled time.Time // windows that end before it are settled
+	lic     licence   // under mu
 }
 
 func (u *auditRun) run(ctx context.Context, windows []extract.AuditWindow) error {
@@ -132,11 +129,7 @@ func (u *auditRun) read(ctx context.Context, w extract.AuditWindow) ([]extract.A
 	var newest time.Time
 	err := u.r.Client.AuditEvents(ctx, u.scope, w, func(es []extract.AuditEvent) error {
 		return addPage(ctx, u.windowed, es, func(e *extract.AuditEvent) time.Time { return e.CreatedAt },
-			func(e *extract.AuditEvent) {
-				if u.keep == nil || u.keep(e) {
-					transform.AppendAuditEvent(u.b, e)
-				}
-			}, &newest)
+			func(e *extract.AuditEvent) { transform.AppendAuditEvent(u.b, e) }, &newest)
 	})
 	if err != nil {
 		return nil, err

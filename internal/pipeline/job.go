@@ -95,8 +95,16 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	}
 	cfg := j.Config
 	keepNotes := cfg.Warehouse.KeepsInternalNotes()
+	previous, err := j.Shard.OtherLayouts(cfg.Warehouse.DuckDB)
+	if err != nil {
+		return Report{}, red.Wrap(err)
+	}
+	if len(previous) > 0 {
+		log.Info("reading the state of earlier shard layouts: their rows count as stored, their watermarks carry over", "files", previous)
+	}
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
-		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg)})
+		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg),
+		Previous: previous, Adopt: j.Shard.ownsScope})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}

@@ -400,7 +400,12 @@ func newScopePlans(pl config.Pipeline, s *scopes) *scopePlans {
 	if s.me != nil {
 		sp.get(schemas.ScopeCurrentUser.Key(0)).Name = s.me.Username
 	}
-	for _, g := range s.groups {
+	for _, p := range s.auditProjects {
+		if k := schemas.ScopeProject.Key(p.ID); sp.byKey[k] == nil && pl.HasStream(schemas.AuditEventsStream) {
+			sp.get(k).Name = p.PathWithNamespace // another shard's project, whose audit events the instance also lists
+		}
+	}
+	for _, g := range s.auditGroups {
 		if k := schemas.ScopeGroup.Key(g.ID); sp.byKey[k] == nil && pl.HasStream(schemas.AuditEventsStream) {
 			sp.get(k).Name = g.FullPath // a subgroup of another named group: read for its audit events only
 		}

@@ -23,6 +23,10 @@ type scopes struct {
 	epicGroups []extract.Group
 	// instance: the instance's audit events are read.
 	instance bool
+	// auditProjects and auditGroups are the scopes whose own audit
+	// events are read: see restrict.
+	auditProjects []extract.Project
+	auditGroups   []extract.Group
 	// elsewhere are the projects and groups (by scope key) pl reads that
 	// another shard reads: rows of theirs that a user's events or the
 	// instance's audit events also list are that shard's to store.
@@ -35,11 +39,25 @@ type scopes struct {
 // on another shard than its parent is still read only through the parent.
 func (s *scopes) restrict(sh Shard) {
 	s.epicGroups = slices.DeleteFunc(epicGroups(s.groups), func(g extract.Group) bool { return !sh.owns(schemas.ScopeGroup, g.ID) })
+	instance := s.instance
+	if instance {
+		// The instance lists every project's and group's audit events:
+		// shard 0 reads them all, as one run does, since a project
+		// whose own listing is refused (Free) still has its rows listed
+		// by the instance.
+		s.auditProjects, s.auditGroups = s.projects, s.groups
+		if !sh.primary() {
+			s.auditProjects, s.auditGroups = nil, nil
+		}
+	}
 	s.elsewhere = map[string]bool{}
 	s.groups = slices.DeleteFunc(s.groups, func(g extract.Group) bool { return !s.owned(sh, schemas.ScopeGroup, g.ID) })
 	s.projects = slices.DeleteFunc(s.projects, func(p extract.Project) bool { return !s.owned(sh, schemas.ScopeProject, p.ID) })
 	if !sh.primary() {
 		s.users, s.me, s.instance = nil, nil, false
+	}
+	if !instance {
+		s.auditProjects, s.auditGroups = s.projects, s.groups
 	}
 }
 
@@ -58,22 +76,6 @@ func (s *scopes) owned(sh Shard, kind schemas.ScopeKind, id int64) bool {
 // reads, whose own events listing stores it.
 func (s *scopes) keepEvent(e *extract.Event) bool {
 	return e.ProjectID == nil || !s.elsewhere[schemas.ScopeProject.Key(*e.ProjectID)]
-}
-
-// keepAudit reports whether an audit event the instance lists is stored
-// by this shard: not when its entity is a project or group another shard
-// reads the audit events of.
-func (s *scopes) keepAudit(e *extract.AuditEvent) bool {
-	if e.EntityType == nil || e.EntityID == nil {
-		return true
-	}
-	switch *e.EntityType {
-	case "Project":
-		return !s.elsewhere[schemas.ScopeProject.Key(*e.EntityID)]
-	case "Group":
-		return !s.elsewhere[schemas.ScopeGroup.Key(*e.EntityID)]
-	}
-	return true
 }
 
 func (s *scopes) addProject(p extract.Project) {
@@ -208,11 +210,7 @@ func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 		}
 	}
 	for _, sc := range auditScopes(pl, s) {
-		var keep func(*extract.AuditEvent) bool
-		if sc.Kind == schemas.ScopeInstance {
-			keep = s.keepAudit
-		}
-		units = append(units, r.auditUnit(pl, sc, keep))
+		units = append(units, r.auditUnit(pl, sc))
 	}
 	byScope := map[schemas.ScopeKind][]int64{}
 	for _, p := range s.projects {
@@ -246,10 +244,10 @@ func auditScopes(pl config.Pipeline, s *scopes) []extract.AuditScope {
 		return nil
 	}
 	var out []extract.AuditScope
-	for _, p := range s.projects {
+	for _, p := range s.auditProjects {
 		out = append(out, extract.AuditScope{Kind: schemas.ScopeProject, ID: p.ID})
 	}
-	for _, g := range s.groups {
+	for _, g := range s.auditGroups {
 		sc := extract.AuditScope{Kind: schemas.ScopeGroup, ID: g.ID}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -105,11 +106,75 @@ func (s Shard) StatePaths(duckdb, parquet string) (string, string) {
 	if !s.Sharded() {
 		return duckdb, parquet
 	}
-	name := fmt.Sprintf("shard-%d-of-%d", s.Index, s.Count)
+	name := s.name()
 	ext := filepath.Ext(duckdb)
 	duckdb = strings.TrimSuffix(duckdb, ext) + "." + name + ext
 	if strings.Contains(parquet, "://") {
 		return duckdb, strings.TrimSuffix(parquet, "/") + "/" + name
 	}
 	return duckdb, filepath.Join(parquet, name)
+}
+
+// OtherLayouts returns the DuckDB state files of the warehouse's other
+// shard layouts, given this shard's own state file (from StatePaths): the
+// unsharded file and the files of every N other than this one's, those
+// that exist. A run reads them, read-only, so that moving from N to M
+// shards re-reads nothing (see load.Options.Previous): watermarks move to
+// the project's new shard and rows already stored under the old layout are
+// never stored again.
+func (s Shard) OtherLayouts(own string) ([]string, error) {
+	base := own
+	if s.Sharded() {
+		name := "." + s.name()
+		i := strings.LastIndex(own, name)
+		if i < 0 {
+			return nil, fmt.Errorf("shard %v: %s is not a shard's state file", s, own)
+		}
+		base = own[:i] + own[i+len(name):]
+	}
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	matches, err := filepath.Glob(globEscape(stem) + ".shard-*-of-*" + globEscape(ext))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	if s.Sharded() {
+		matches = append([]string{base}, matches...)
+	}
+	for _, m := range matches {
+		var k, n int
+		rest := strings.TrimSuffix(strings.TrimPrefix(m, stem), ext)
+		if m != base {
+			if _, err := fmt.Sscanf(rest, ".shard-%d-of-%d", &k, &n); err != nil || fmt.Sprintf(".shard-%d-of-%d", k, n) != rest {
+				continue // not a state file of ours, e.g. a WAL
+			}
+			if n == max(s.Count, 1) {
+				continue // this layout
+			}
+		}
+		if _, err := os.Stat(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (s Shard) name() string { return fmt.Sprintf("shard-%d-of-%d", s.Index, s.Count) }
+
+// globEscape quotes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
+	return r.Replace(s)
+}
+
+// ownsScope reports whether this shard reads the scope of a watermark
+// key ("project:42", "group:7", "user:3", "current_user", "instance").
+func (s Shard) ownsScope(key string) bool {
+	kind, id, ok := strings.Cut(key, ":")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil {
+		return s.primary()
+	}
+	return s.owns(schemas.ScopeKind(kind), n)
 }

@@ -72,65 +72,94 @@ func TestStatePaths(t *testing.T) {
 // TestShardsTogetherAreExact runs two shards in parallel, each with its
 // own state, over a pipeline with groups (and a subgroup), a project, a
 // user, the current user and the instance's audit events, then again after
-// new activity: the union of the two warehouses must hold exactly what
-// the server has in scope (no row missing, none doubled: a configured
-// user's events in a configured project are listed by both scopes), in
-// DuckDB and in the Parquet trees, and each shard must have done part of
-// the work.
+// new activity, then moves to three shards: the union of the warehouses
+// must hold exactly what the server has in scope (no row missing, none
+// doubled: a configured user's events in a configured project are listed
+// by both scopes, and a project that moved to a new shard must not be
+// read again from the start), in DuckDB and in the Parquet trees, and
+// each shard must have done part of the work.
 func TestShardsTogetherAreExact(t *testing.T) {
 	h := newHarness(t, gitlabfake.Options{Seed: 7, Scale: smallScale()}, auditPipeline)
-	shards := []Shard{{0, 2}, {1, 2}}
-	runShards := func() {
-		var wg sync.WaitGroup
-		errs := make([]error, len(shards))
-		for i, sh := range shards {
-			wg.Go(func() {
-				cfg := *h.cfg
-				cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
-				_, _, err := h.runWith(context.Background(), func(j *Job) { j.Config, j.Shard = &cfg, sh })
-				errs[i] = err
-			})
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("shard %v: %v\nlogs:\n%s", shards[i], err, tail(h.logs.String(), 40))
-			}
-		}
-	}
-	check := func() {
+	two, three := []Shard{{0, 2}, {1, 2}}, []Shard{{0, 3}, {1, 3}, {2, 3}}
+	check := func(layouts ...[]Shard) {
 		t.Helper()
-		db := unionOfShards(t, h, shards)
+		db := unionOfShards(t, h, slices.Concat(layouts...))
 		defer db.Close()
 		wt.CheckExact(t, db, filepath.Join(h.cfg.Warehouse.Parquet, "*"), h.fake.Data(), acmeScope(h.fake.Data()).WithAudit(true))
 		wt.CheckDimensions(t, db)
-		for _, sh := range shards {
-			rows := wt.RowsOf(t, db, fmt.Sprintf("SELECT count(*) FROM s%d.events", sh.Index))
-			if rows[0] == "0" {
-				t.Errorf("shard %v stored no events: the test proves nothing", sh)
+		for i := range layouts[len(layouts)-1] {
+			alias := fmt.Sprintf("s%d", len(slices.Concat(layouts[:len(layouts)-1]...))+i)
+			if rows := wt.RowsOf(t, db, "SELECT count(*) FROM "+alias+".events"); rows[0] == "0" {
+				t.Errorf("%s stored no events: the test proves nothing", alias)
 			}
 		}
-		if n := wt.RowsOf(t, db, "SELECT count(*) FROM s1.audit_events WHERE scope_type = 'Instance'"); n[0] != "0" {
-			t.Errorf("shard 1 stored %s instance-level audit events; only shard 0 reads the instance", n[0])
-		}
-		if n := wt.RowsOf(t, db, "SELECT count(*) FROM s0.audit_events WHERE scope_type = 'Instance'"); n[0] == "0" {
-			t.Error("shard 0 stored no instance-level audit events")
-		}
 	}
-	runShards()
-	check()
+	runShards(t, h, two)
+	check(two)
+	first := h.fake.Requests()
 	if sum := h.fake.AddActivity(2); sum.SameDayEvents == 0 {
 		t.Fatal("the fake added no events on the day of the newest stored one")
 	}
-	runShards()
-	check()
+	h.fake.ResetRequests()
+	runShards(t, h, two)
+	check(two)
+	incremental := h.fake.Requests()
+
+	// Three shards: every project is rehashed; the new shards carry the
+	// old watermarks over and count the old rows as stored.
+	h.fake.AddActivity(1)
+	h.fake.ResetRequests()
+	runShards(t, h, three)
+	checkMoved := func() {
+		t.Helper()
+		db := unionOfShards(t, h, slices.Concat(two, three))
+		defer db.Close()
+		sc := acmeScope(h.fake.Data()).WithAudit(true)
+		sc.ParquetFactsOnly = true
+		wt.CheckExact(t, db, filepath.Join(h.cfg.Warehouse.Parquet, "*"), h.fake.Data(), sc)
+		wt.CheckDimensions(t, db)
+	}
+	checkMoved()
+	moved := h.fake.Requests()
+	for _, k := range []string{"project_events", "resource_label_events"} {
+		if moved[k] > 2*incremental[k]+20 || moved[k] >= first[k]/2 {
+			t.Errorf("%s: the first run of three shards made %d requests; the first run of two %d, an incremental one %d: it read history again",
+				k, moved[k], first[k], incremental[k])
+		}
+	}
+	h.fake.AddActivity(1)
+	runShards(t, h, three)
+	checkMoved()
+}
+
+// runShards runs shards in parallel, each with its own state.
+func runShards(t *testing.T, h *harness, shards []Shard) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(shards))
+	for i, sh := range shards {
+		wg.Go(func() {
+			cfg := *h.cfg
+			cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
+			_, _, err := h.runWith(context.Background(), func(j *Job) { j.Config, j.Shard = &cfg, sh })
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("shard %v: %v\nlogs:\n%s", shards[i], err, tail(h.logs.String(), 40))
+		}
+	}
 }
 
 // unionOfShards opens an in-memory DuckDB with the shards' warehouses
 // attached as s0, s1, … and, under each table's own name, a view of their
-// union: fact tables and parents as they are (a row in two shards is
-// doubled), the other dimensions and bridges one row per key, since
-// shards that both see a user or a label each store it.
+// union as the README tells readers to take it: fact tables as they are
+// (a row in two shards is doubled), dimensions the newest row of each id
+// (shards that both see a user each store it, and a parent that moved to
+// another shard keeps its old row in the old layout), bridges from the
+// shard whose parent row that is.
 func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("duckdb", "")
@@ -138,24 +167,31 @@ func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
 		t.Fatal(err)
 	}
 	db.SetMaxOpenConns(1)
-	for _, sh := range shards {
+	for i, sh := range shards {
 		path, _ := sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
-		if _, err := db.Exec(fmt.Sprintf("ATTACH '%s' AS s%d (READ_ONLY)", path, sh.Index)); err != nil {
+		if _, err := db.Exec(fmt.Sprintf("ATTACH '%s' AS s%d (READ_ONLY)", path, i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	shared := map[string]bool{"users": true, "labels": true, "milestones": true, "iterations": true}
-	for _, tb := range schemas.All() {
+	union := func(table, cols string) string {
 		var parts []string
-		for _, sh := range shards {
-			parts = append(parts, fmt.Sprintf("SELECT * FROM s%d.%s", sh.Index, tb.Name))
+		for i := range shards {
+			parts = append(parts, fmt.Sprintf("SELECT %s, %d AS _shard FROM s%d.%s", cols, i, i, table))
 		}
-		q := strings.Join(parts, " UNION ALL BY NAME ")
-		switch {
-		case shared[tb.Name]:
-			q = fmt.Sprintf("SELECT * FROM (%s) QUALIFY row_number() OVER (PARTITION BY id ORDER BY %s DESC) = 1", q, schemas.ColExtractedAt)
-		case tb.Kind == schemas.Bridge:
-			q = "SELECT DISTINCT * FROM (" + q + ")"
+		return strings.Join(parts, " UNION ALL BY NAME ")
+	}
+	for _, tb := range schemas.All() {
+		q := "SELECT * EXCLUDE (_shard) FROM (" + union(tb.Name, "*") + ")"
+		switch tb.Kind {
+		case schemas.Dimension:
+			q = fmt.Sprintf("SELECT * EXCLUDE (_shard) FROM (%s) QUALIFY row_number() OVER (PARTITION BY id ORDER BY %s DESC, _shard DESC) = 1",
+				union(tb.Name, "*"), schemas.ColExtractedAt)
+		case schemas.Bridge:
+			br := tb.Bridge
+			winner := fmt.Sprintf("SELECT id, _shard FROM (%s) QUALIFY row_number() OVER (PARTITION BY id ORDER BY %s DESC, _shard DESC) = 1",
+				union(br.Parent, "id, "+schemas.ColExtractedAt), schemas.ColExtractedAt)
+			q = fmt.Sprintf("SELECT b.* EXCLUDE (_shard) FROM (%s) b JOIN (%s) w ON b.%s = w.id AND b._shard = w._shard",
+				union(tb.Name, "*"), winner, br.ParentColumn)
 		}
 		if _, err := db.Exec(fmt.Sprintf("CREATE VIEW %s AS %s", tb.Name, q)); err != nil {
 			t.Fatalf("%s: %v", tb.Name, err)
@@ -165,11 +201,11 @@ func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
 }
 
 // TestPlanOfAShard checks that plan sizes only a shard's part: shard 1 of
-// 2 has no user, current-user or instance scope and only projects and
+// 2 has no user or current-user scope and only projects and
 // groups it owns, and the two shards' project and group scopes together
 // are the unsharded plan's, each once.
 func TestPlanOfAShard(t *testing.T) {
-	h := newHarness(t, gitlabfake.Options{Seed: 7, Scale: smallScale()}, auditPipeline)
+	h := newHarness(t, gitlabfake.Options{Seed: 7, Scale: smallScale()}, acmePipeline)
 	scopesOf := func(sh Shard) []string {
 		p, err := Planner{Config: h.cfg, Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
 		if err != nil {
