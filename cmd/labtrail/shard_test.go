@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +16,7 @@ import (
 // once, one given its shard by --shard and one by LABTRAIL_SHARD (as a
 // Kubernetes Indexed Job would), then the same config unsharded: each
 // shard's own warehouse answers `sql --shard`, and the shards' fact rows
-// add up to the unsharded run's, every table. A bad --shard is a usage
+// add up to an unsharded run's (into a warehouse of its own), every table. A bad --shard is a usage
 // error naming the flag.
 func TestShardedRunsAsProcesses(t *testing.T) {
 	e := newE2E(t, gitlabfake.Options{Seed: 21})
@@ -41,9 +44,25 @@ func TestShardedRunsAsProcesses(t *testing.T) {
 			t.Fatalf("shard %d/2 exited %d:\n%s", k, codes[k], lastLines(errs[k], 20))
 		}
 	}
-	e.mustRun()
+	// The unsharded run into a warehouse of its own: beside the shards'
+	// files it would be their next layout, and count their rows as stored.
+	whole := filepath.Join(e.dir, "whole.yaml")
+	doc, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(whole, bytes.ReplaceAll(doc, []byte("wh/"), []byte("whole/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := e.labtrail("run", "-c", whole, "--no-progress"); code != exitOK {
+		t.Fatalf("unsharded run exited %d:\n%s", code, lastLines(stderr, 20))
+	}
 	count := func(table string, shard ...string) int {
-		args := append([]string{"sql", "-c", e.cfg, "--format", "csv"}, shard...)
+		cfg := e.cfg
+		if len(shard) == 0 {
+			cfg = whole
+		}
+		args := append([]string{"sql", "-c", cfg, "--format", "csv"}, shard...)
 		code, out, stderr := e.labtrail(append(args, "SELECT count(*) FROM "+table)...)
 		if code != exitOK {
 			t.Fatalf("sql %v: exit %d: %s", shard, code, stderr)
@@ -60,6 +79,15 @@ func TestShardedRunsAsProcesses(t *testing.T) {
 		if s0 == 0 || s1 == 0 || s0+s1 != whole {
 			t.Errorf("%s: shards hold %d + %d rows, the unsharded run %d", table, s0, s1, whole)
 		}
+	}
+	// Back to one process beside the shards' state: it carries their
+	// watermarks over and counts their rows as stored, so with no new
+	// activity it stores nothing.
+	if code, _, stderr := e.labtrail("run", "-c", e.cfg, "--no-progress"); code != exitOK || !strings.Contains(stderr, "earlier shard layouts") {
+		t.Fatalf("unsharded run after the shards exited %d:\n%s", code, lastLines(stderr, 20))
+	}
+	if n := count("events", "--shard", "0/1"); n != 0 {
+		t.Errorf("the unsharded run after two shards stored %d events again", n)
 	}
 	if code, out, _ := e.labtrail("validate", "-c", e.cfg, "--shard", "1/2"); code != exitOK || !strings.Contains(out, "gitlab.shard-1-of-2.duckdb") {
 		t.Errorf("validate --shard 1/2: exit %d, %s", code, out)
