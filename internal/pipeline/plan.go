@@ -174,7 +174,7 @@ func (j Planner) Plan(ctx context.Context) (Plan, error) {
 	}
 	log = slog.New(red.Handler(log.Handler()))
 	cfg := j.Config
-	st, err := readPlanState(ctx, cfg.Warehouse.DuckDB)
+	st, err := readPlanState(ctx, cfg.Warehouse.DuckDB, j.Shard)
 	if err != nil {
 		return Plan{}, red.Wrap(err)
 	}
@@ -208,25 +208,39 @@ type planState struct {
 
 // readPlanState reads the warehouse at path read-only; a missing file is
 // an empty warehouse.
-func readPlanState(ctx context.Context, path string) (planState, error) {
+func readPlanState(ctx context.Context, path string, sh Shard) (planState, error) {
 	st := planState{marks: map[load.WatermarkKey]time.Time{}, avail: map[load.WatermarkKey]load.Availability{}}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	db, err := load.OpenReadOnly(ctx, path)
+	previous, err := sh.OtherLayouts(path)
 	if err != nil {
 		return st, err
 	}
-	defer db.Close()
-	s, err := load.ReadStatus(ctx, db, 0)
-	if err != nil {
-		return st, err
-	}
-	for _, m := range s.Watermarks {
-		st.marks[m.WatermarkKey] = m.Value
-	}
-	for _, a := range s.Availability {
-		st.avail[a.WatermarkKey] = a
+	// A run adopts the state of the scopes it owns from earlier shard
+	// layouts where it is newer (load.Options.Previous); so does the plan.
+	for i, p := range append([]string{path}, previous...) {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		db, err := load.OpenReadOnly(ctx, p)
+		if err != nil {
+			return st, err
+		}
+		s, err := load.ReadStatus(ctx, db, 0)
+		db.Close()
+		if err != nil {
+			return st, err
+		}
+		for _, m := range s.Watermarks {
+			if cur, ok := st.marks[m.WatermarkKey]; !ok || (i > 0 && sh.ownsScope(m.Scope) && m.Value.After(cur)) {
+				if i == 0 || sh.ownsScope(m.Scope) {
+					st.marks[m.WatermarkKey] = m.Value
+				}
+			}
+		}
+		for _, a := range s.Availability {
+			if _, ok := st.avail[a.WatermarkKey]; !ok && (i == 0 || sh.ownsScope(a.Scope)) {
+				st.avail[a.WatermarkKey] = a
+			}
+		}
 	}
 	return st, nil
 }

@@ -108,6 +108,19 @@ func TestShardsTogetherAreExact(t *testing.T) {
 	// Three shards: every project is rehashed; the new shards carry the
 	// old watermarks over and count the old rows as stored.
 	h.fake.AddActivity(1)
+	var planned int64
+	for _, sh := range three {
+		cfg := *h.cfg
+		cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
+		p, err := Planner{Config: &cfg, Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
+		if err != nil {
+			t.Fatalf("plan %v: %v", sh, err)
+		}
+		planned += p.TotalRequests
+	}
+	if total(first) == 0 || planned > int64(total(first))/2 {
+		t.Errorf("plan of the three new shards: %d requests; the first run of two made %d: it plans history again", planned, total(first))
+	}
 	h.fake.ResetRequests()
 	runShards(t, h, three)
 	checkMoved := func() {
@@ -130,6 +143,14 @@ func TestShardsTogetherAreExact(t *testing.T) {
 	h.fake.AddActivity(1)
 	runShards(t, h, three)
 	checkMoved()
+}
+
+func total(reqs map[string]int) int {
+	n := 0
+	for _, v := range reqs {
+		n += v
+	}
+	return n
 }
 
 // runShards runs shards in parallel, each with its own state.
@@ -207,7 +228,9 @@ func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
 func TestPlanOfAShard(t *testing.T) {
 	h := newHarness(t, gitlabfake.Options{Seed: 7, Scale: smallScale()}, acmePipeline)
 	scopesOf := func(sh Shard) []string {
-		p, err := Planner{Config: h.cfg, Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
+		cfg := *h.cfg
+		cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
+		p, err := Planner{Config: &cfg, Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
 		if err != nil {
 			t.Fatalf("plan %v: %v", sh, err)
 		}
