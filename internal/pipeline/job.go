@@ -91,7 +91,7 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	}
 	cfg := j.Config
 	keepNotes := cfg.Warehouse.KeepsInternalNotes()
-	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
+	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg)})
 	if err != nil {
 		return Report{}, red.Wrap(err)
