@@ -40,3 +40,14 @@ func TestStart(t *testing.T) {
 		t.Errorf("object = %q after the refused put", got)
 	}
 }
+
+// The Makefile builds the version this package pins.
+func TestMakefileBuildsThePinnedVersion(t *testing.T) {
+	b, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "VERSITYGW_VERSION := "+Version+"\n") || !strings.Contains(string(b), Module+"@$(VERSITYGW_VERSION)") {
+		t.Errorf("the Makefile does not build %s@%s", Module, Version)
+	}
+}
