@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,6 +35,8 @@ const (
 	// wholeReadBytes: objects up to this size are read in one GET when
 	// compacted; larger ones with a ranged GET per Parquet read.
 	wholeReadBytes = 8 << 20
+	// cleanupTimeout bounds the deletes that undo a failed write.
+	cleanupTimeout = 2 * time.Minute
 	// defaultRegion is the region of an S3 endpoint when neither
 	// object_store nor the AWS configuration names one (S3-compatible
 	// servers accept it).
@@ -63,9 +66,13 @@ const (
 type bucketTree struct {
 	url    string       // scheme://bucket/prefix, for messages
 	bucket *blob.Bucket // prefixed: keys are paths relative to the tree
-	enc    encoder
-	at     func(point string) error
-	log    *slog.Logger
+	// cleanup is the context of deletes that undo a failed write: the
+	// Open context's values without its cancellation (a batch interrupted
+	// by a signal must still remove its objects), bounded by cleanupTimeout.
+	cleanup context.Context
+	enc     encoder
+	at      func(point string) error
+	log     *slog.Logger
 }
 
 // openBucketTree opens the bucket raw names (scheme://bucket[/prefix]).
@@ -94,7 +101,7 @@ func openBucketTree(ctx context.Context, raw string, store ObjectStore, enc enco
 	if prefix != "" {
 		b = blob.PrefixedBucket(b, prefix+"/")
 	}
-	return &bucketTree{url: name, bucket: b, enc: enc, at: at, log: log}, nil
+	return &bucketTree{url: name, bucket: b, cleanup: context.WithoutCancel(ctx), enc: enc, at: at, log: log}, nil
 }
 
 // openS3 opens an S3 bucket with the AWS SDK's default configuration
@@ -158,6 +165,14 @@ func ignoreCancelled(err error) error {
 	return err
 }
 
+// undo deletes the object rel after a failed write, whatever became of the
+// write's context.
+func (b *bucketTree) undo(rel string) error {
+	ctx, cancel := context.WithTimeout(b.cleanup, cleanupTimeout)
+	defer cancel()
+	return b.remove(ctx, rel)
+}
+
 // remove deletes the object rel; one already gone is no error.
 func (b *bucketTree) remove(ctx context.Context, rel string) error {
 	if err := b.bucket.Delete(ctx, rel); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
@@ -186,12 +201,12 @@ func (o *objectBatch) write(ctx context.Context, rel string, sc *arrow.Schema, f
 // commit that lists them is what makes them count.
 func (o *objectBatch) commit(context.Context) error { return nil }
 
-// abort deletes the batch's objects. It runs on a fresh context: it must
-// work after the batch's context was cancelled.
+// abort deletes the batch's objects; it works after the batch's context
+// was cancelled.
 func (o *objectBatch) abort() error {
 	var errs []error
 	for _, k := range o.keys {
-		errs = append(errs, o.tree.remove(context.Background(), k))
+		errs = append(errs, o.tree.undo(k))
 	}
 	return errors.Join(errs...)
 }
@@ -206,7 +221,7 @@ func (b *bucketTree) stageMerged(ctx context.Context, part, name string, sc *arr
 }
 
 func (b *bucketTree) discardMerged(part, name string) error {
-	return b.remove(context.Background(), path.Join(part, name))
+	return b.undo(path.Join(part, name))
 }
 
 // finishCompaction deletes the replaced objects. Until it has, a reader

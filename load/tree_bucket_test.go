@@ -1,12 +1,18 @@
 package load
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/labtrail/labtrail/schemas"
 )
@@ -87,5 +93,72 @@ func TestBucketLocationErrors(t *testing.T) {
 	}
 	if !isObjectURL("gs://b/p") || !isObjectURL("azblob://c/p") || !isObjectURL("s3://b") || isObjectURL("warehouse/parquet") || isObjectURL("/abs/dir") {
 		t.Error("isObjectURL")
+	}
+}
+
+// An object past the multipart threshold: written with a conditional
+// multipart upload, refused a second time, and read back through ranged
+// GETs (it is past wholeReadBytes) row for row.
+func TestBucketLargeObject(t *testing.T) {
+	e := newBucketEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	tr, err := openTree(e.ctx, e.opts("run1"), encoder{alloc: e.alloc}, func(string) error { return nil }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	// Hex of random bytes compresses to half: 5,000 rows of 4 KiB are 10 MiB.
+	var rows []row
+	for i := range 5000 {
+		body := make([]byte, 2048)
+		_, _ = rand.Read(body)
+		rows = append(rows, row{"id": i, "note_body": hex.EncodeToString(body)})
+	}
+	rec := buildRecord(t, e.alloc, schemas.Events, rows...)
+	defer rec.Release()
+	fill := func(fw *pqarrow.FileWriter) error { return fw.Write(rec) }
+	const rel = "events/created_month=unknown/big-000001.parquet"
+	batch := tr.newBatch()
+	if err := batch.write(e.ctx, rel, schemas.Events.Schema, fill); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.newBatch().write(e.ctx, rel, schemas.Events.Schema, fill); err == nil || !strings.Contains(err.Error(), "never overwritten") {
+		t.Fatalf("second conditional write: %v", err)
+	}
+	info, err := os.Stat(filepath.Join(e.pq(), filepath.FromSlash(rel)))
+	if err != nil || info.Size() <= wholeReadBytes {
+		t.Fatalf("object size %v (%v), want more than %d", info, err, wholeReadBytes)
+	}
+	src, err := tr.open(e.ctx, rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := src.(*objectFile); !ok {
+		t.Fatalf("opened as %T, want ranged reads", src)
+	}
+	var buf bytes.Buffer
+	var n int64
+	err = encoder{alloc: e.alloc}.encode(&buf, schemas.Events.Schema, func(fw *pqarrow.FileWriter) error {
+		var err error
+		n, err = copyParquet(e.ctx, e.alloc, fw, schemas.Events.Schema, src, nil)
+		return err
+	})
+	if err != nil || n != 5000 {
+		t.Fatalf("read back %d rows: %v", n, err)
+	}
+	copied := filepath.Join(t.TempDir(), "copy.parquet")
+	if err := os.WriteFile(copied, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := memDB(t)
+	q := "SELECT count(*), sum(hash(id, note_body)) FROM read_parquet(?)"
+	if got, want := query(t, db, q, copied), query(t, db, q, filepath.Join(e.pq(), filepath.FromSlash(rel))); !slices.Equal(got, want) {
+		t.Errorf("read back %q, stored %q", got, want)
+	}
+	if err := batch.abort(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.pq(), filepath.FromSlash(rel))); !os.IsNotExist(err) {
+		t.Errorf("abort left the object: %v", err)
 	}
 }
