@@ -46,6 +46,11 @@ type CompactStats struct {
 // tiny window between them the partition is missing for readers, though never
 // duplicated.
 //
+// On a bucket (bucketTree) there is no directory to swap: step 1 writes
+// the merged object into the live partition under a new unique key, step 2
+// is the same commit point, and steps 3 and 4 delete the old objects, so a
+// reader listing the partition sees both between steps 1 and 4.
+//
 // A crash is repaired by the next Open, a failure by the next Open or
 // Compact (see dirTree.recover): before step 2 commits, the .compact
 // directory is discarded; after it, the swap is finished. Partitions already

@@ -17,6 +17,13 @@
 // half-written file, because every file is written under .staging, fsynced and
 // renamed into place.
 //
+// ParquetDir may instead be a bucket and prefix (s3://, gs://, azblob://):
+// the same layout without .staging and .compact, written through
+// gocloud.dev/blob. The storage behind the datasets is a tree (tree.go):
+// dirTree keeps the rename protocol described here, bucketTree replaces
+// rename by unique keys, conditional writes and the manifest (see its doc
+// for what a reader listing the prefix can see).
+//
 // # Exactly once
 //
 // A fact row is stored at most once per id in each sink, and a watermark is
