@@ -77,12 +77,14 @@ type bucketTree struct {
 
 // openBucketTree opens the bucket raw names (scheme://bucket[/prefix]).
 func openBucketTree(ctx context.Context, raw string, store ObjectStore, enc encoder, at func(string) error, log *slog.Logger) (_ *bucketTree, err error) {
+	// Messages never quote raw: it may carry credentials that config
+	// validation would have refused.
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("load: parquet location %q: %w", raw, err)
+		return nil, errors.New("load: the parquet location is not a valid URL")
 	}
 	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("load: parquet location %q: want %s://bucket/prefix, with no credentials or query", raw, u.Scheme)
+		return nil, fmt.Errorf("load: the parquet location must be %s://bucket/prefix, with no credentials, query or fragment", u.Scheme)
 	}
 	prefix := strings.Trim(u.Path, "/")
 	name := u.Scheme + "://" + u.Host

@@ -85,10 +85,12 @@ func TestBucketPublishDimensions(t *testing.T) {
 
 // A bad location is refused before anything is written.
 func TestBucketLocationErrors(t *testing.T) {
-	for _, loc := range []string{"s3:///prefix", "s3://user:pw@bucket/p", "s3://bucket/p?region=x"} {
+	for _, loc := range []string{"s3:///prefix", "s3://user:pw@bucket/p", "s3://bucket/p?region=x", "s3://user:pw@bucket/%zz"} {
 		_, err := openBucketTree(context.Background(), loc, ObjectStore{}, encoder{}, nil, nil)
 		if err == nil {
 			t.Errorf("%s accepted", loc)
+		} else if strings.Contains(err.Error(), "pw") {
+			t.Errorf("the error quotes the credentials: %v", err)
 		}
 	}
 	if !isObjectURL("gs://b/p") || !isObjectURL("azblob://c/p") || !isObjectURL("s3://b") || isObjectURL("warehouse/parquet") || isObjectURL("/abs/dir") {
