@@ -281,8 +281,8 @@ func (w *Warehouse) reconcile(ctx context.Context) error {
 
 // reconcile finishes or undoes interrupted compactions, empties .staging and
 // deletes fact files the manifest does not list (each logged at Warn).
-func (d *dirTree) reconcile(_ context.Context, recorded map[string]bool) error {
-	if err := d.recover(context.Background(), recorded); err != nil {
+func (d *dirTree) reconcile(ctx context.Context, recorded map[string]bool) error {
+	if err := d.recover(ctx, recorded); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(filepath.Join(d.dir, stagingDir)); err != nil {
