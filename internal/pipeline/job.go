@@ -102,7 +102,7 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	if len(previous) > 0 {
 		log.Info("reading the state of earlier shard layouts: their rows count as stored, their watermarks carry over", "files", previous)
 	}
-	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
+	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg),
 		Previous: previous, Adopt: j.Shard.ownsScope})
 	if err != nil {
