@@ -17,10 +17,11 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // azblob:// URLs, credentials from the Azure default chain
-	_ "gocloud.dev/blob/gcsblob"   // gs:// URLs, credentials from Application Default Credentials
+	"gocloud.dev/blob/azureblob"
+	"gocloud.dev/blob/gcsblob"
 	"gocloud.dev/blob/s3blob"
 	"gocloud.dev/gcerrors"
+	"gocloud.dev/gcp"
 
 	"github.com/labtrail/labtrail/schemas"
 )
@@ -92,10 +93,13 @@ func openBucketTree(ctx context.Context, raw string, store ObjectStore, enc enco
 		name += "/" + prefix
 	}
 	var b *blob.Bucket
-	if u.Scheme == "s3" {
+	switch u.Scheme {
+	case "s3":
 		b, err = openS3(ctx, u.Host, store)
-	} else {
-		b, err = blob.OpenBucket(ctx, u.Scheme+"://"+u.Host)
+	case "gs":
+		b, err = openGCS(ctx, u.Host)
+	default:
+		b, err = openAzure(ctx, u.Host)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load: opening %s: %w", name, err)
@@ -128,6 +132,38 @@ func openS3(ctx context.Context, bucket string, store ObjectStore) (*blob.Bucket
 		o.UsePathStyle = store.PathStyle
 	})
 	return s3blob.OpenBucket(ctx, client, bucket, &s3blob.Options{RequestChecksumCalculation: cfg.RequestChecksumCalculation})
+}
+
+// openGCS opens a Google Cloud Storage bucket with Application Default
+// Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's user credentials,
+// or the metadata server's workload identity).
+func openGCS(ctx context.Context, bucket string) (*blob.Bucket, error) {
+	creds, err := gcp.DefaultCredentials(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("finding Google Application Default Credentials: %w", err)
+	}
+	client, err := gcp.NewHTTPClient(gcp.DefaultTransport(), gcp.CredentialsTokenSource(creds))
+	if err != nil {
+		return nil, err
+	}
+	return gcsblob.OpenBucket(ctx, client, bucket, nil)
+}
+
+// openAzure opens an Azure Blob Storage container of the account named by
+// AZURE_STORAGE_ACCOUNT (or AZURE_STORAGE_DOMAIN and friends), with the
+// credentials gocloud's Azure driver finds there: a connection string, a
+// key or SAS token, else the Azure default credential chain (environment,
+// workload identity, managed identity, the az CLI).
+func openAzure(ctx context.Context, container string) (*blob.Bucket, error) {
+	svc, err := azureblob.NewServiceURL(azureblob.NewDefaultServiceURLOptions())
+	if err != nil {
+		return nil, fmt.Errorf("the Azure storage account (AZURE_STORAGE_ACCOUNT): %w", err)
+	}
+	client, err := azureblob.NewDefaultClient(svc, azureblob.ContainerName(container))
+	if err != nil {
+		return nil, fmt.Errorf("the Azure credentials: %w", err)
+	}
+	return azureblob.OpenBucket(ctx, client, nil)
 }
 
 func (b *bucketTree) String() string { return b.url }
