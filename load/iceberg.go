@@ -99,28 +99,13 @@ func openIceberg(ctx context.Context, opts IcebergOptions, w *Warehouse) (_ *ice
 	if l.retention <= 0 {
 		return nil, errors.New("load: iceberg: SnapshotRetention must be positive")
 	}
-	props := iceberg.Properties{}
-	if strings.HasPrefix(opts.Warehouse, "s3://") {
-		props[icebergio.S3EndpointURL] = opts.ObjectStore.Endpoint
-		props[icebergio.S3Region] = opts.ObjectStore.Region
-		props[icebergio.S3ForceVirtualAddressing] = strconv.FormatBool(!opts.ObjectStore.PathStyle)
-	}
-	if l.location, err = tableRoot(opts); err != nil {
+	props, err := catalogProps(opts)
+	if err != nil {
 		return nil, err
 	}
-	if l.location != "" {
-		props["warehouse"] = l.location
-	}
-	switch opts.Catalog {
-	case "sql":
-		err = l.openSQLCatalog(opts, props)
-	case "rest":
-		err = l.openRESTCatalog(ctx, opts, props)
-	default:
-		err = fmt.Errorf("unknown catalog %q (want sql or rest)", opts.Catalog)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load: iceberg: opening the catalog: %w", err)
+	l.location = props["warehouse"]
+	if l.cat, l.closeCat, err = openCatalog(ctx, opts, props); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -161,13 +146,58 @@ func tableRoot(opts IcebergOptions) (string, error) {
 	return "file://" + filepath.ToSlash(abs), nil
 }
 
-func (l *icebergLake) openSQLCatalog(opts IcebergOptions, props iceberg.Properties) error {
+// OpenIcebergCatalog connects to the catalog opts name, for readers (tests,
+// tools) of the tables a Warehouse writes. The caller calls close.
+func OpenIcebergCatalog(ctx context.Context, opts IcebergOptions) (_ catalog.Catalog, close func() error, err error) {
+	props, err := catalogProps(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return openCatalog(ctx, opts, props)
+}
+
+// catalogProps are the catalog's properties: how to reach an s3://
+// warehouse, and for a sql catalog the root tables are created under
+// ("warehouse").
+func catalogProps(opts IcebergOptions) (iceberg.Properties, error) {
+	props := iceberg.Properties{}
+	if strings.HasPrefix(opts.Warehouse, "s3://") {
+		props[icebergio.S3EndpointURL] = opts.ObjectStore.Endpoint
+		props[icebergio.S3Region] = opts.ObjectStore.Region
+		props[icebergio.S3ForceVirtualAddressing] = strconv.FormatBool(!opts.ObjectStore.PathStyle)
+	}
+	root, err := tableRoot(opts)
+	if err != nil {
+		return nil, err
+	}
+	if root != "" {
+		props["warehouse"] = root
+	}
+	return props, nil
+}
+
+func openCatalog(ctx context.Context, opts IcebergOptions, props iceberg.Properties) (cat catalog.Catalog, close func() error, err error) {
+	switch opts.Catalog {
+	case "sql":
+		cat, close, err = openSQLCatalog(opts, props)
+	case "rest":
+		cat, close, err = openRESTCatalog(ctx, opts, props)
+	default:
+		err = fmt.Errorf("unknown catalog %q (want sql or rest)", opts.Catalog)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load: iceberg: opening the catalog: %w", err)
+	}
+	return cat, close, nil
+}
+
+func openSQLCatalog(opts IcebergOptions, props iceberg.Properties) (catalog.Catalog, func() error, error) {
 	driver, dsn, dialect := "sqlite3", "", sqlcat.SQLite
 	if strings.HasPrefix(opts.URI, "postgres://") || strings.HasPrefix(opts.URI, "postgresql://") {
 		driver, dsn, dialect = "pgx", opts.URI, sqlcat.Postgres
 	} else {
 		if err := fsx.MkdirAll(filepath.Dir(opts.URI), 0o755); err != nil {
-			return err
+			return nil, nil, err
 		}
 		// WAL and a busy timeout let several labtrail processes share the
 		// file; an immediate write lock makes a commit wait for another
@@ -176,17 +206,16 @@ func (l *icebergLake) openSQLCatalog(opts IcebergOptions, props iceberg.Properti
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return err // database/sql does not quote the DSN
+		return nil, nil, err // database/sql does not quote the DSN
 	}
 	cat, err := sqlcat.NewCatalog("labtrail", db, dialect, props)
 	if err != nil {
-		return errors.Join(redactURIError(err, opts.URI), db.Close())
+		return nil, nil, errors.Join(redactURIError(err, opts.URI), db.Close())
 	}
-	l.cat, l.closeCat = cat, db.Close
-	return nil
+	return cat, db.Close, nil
 }
 
-func (l *icebergLake) openRESTCatalog(ctx context.Context, opts IcebergOptions, props iceberg.Properties) error {
+func openRESTCatalog(ctx context.Context, opts IcebergOptions, props iceberg.Properties) (catalog.Catalog, func() error, error) {
 	ro := []rest.Option{rest.WithAdditionalProps(props)}
 	if opts.Warehouse != "" {
 		ro = append(ro, rest.WithWarehouseLocation(opts.Warehouse))
@@ -199,10 +228,9 @@ func (l *icebergLake) openRESTCatalog(ctx context.Context, opts IcebergOptions, 
 	}
 	cat, err := rest.NewCatalog(ctx, "labtrail", opts.URI, ro...)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	l.cat, l.closeCat = cat, func() error { return nil }
-	return nil
+	return cat, func() error { return nil }, nil
 }
 
 // redactURIError replaces a postgres URI's password wherever a driver

@@ -55,6 +55,9 @@ type Job struct {
 	BatchRows     int           // see Runner.BatchRows
 	MaxParentRows int           // see Runner.MaxParentRows
 	BackoffBase   time.Duration // see extract.Options.BackoffBase
+	// Env looks up the environment for a REST Iceberg catalog's
+	// credentials (see IcebergOptions); nil: none.
+	Env func(string) (string, bool)
 }
 
 // Report is what a run did.
@@ -92,7 +95,8 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	cfg := j.Config
 	keepNotes := cfg.Warehouse.KeepsInternalNotes()
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
-		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg)})
+		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg),
+		Iceberg: IcebergOptions(cfg, j.Env)})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}
