@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -417,6 +419,78 @@ func TestIcebergPostgresCatalog(t *testing.T) {
 	e.upsert(w, schemas.Issues, row{"id": 5, "iid": 1, "title": "t", "assignee_ids": []int64{3}, "labels": []string{"bug"}})
 	if err := w.PublishDimensions(e.ctx); err != nil {
 		t.Fatal(err)
+	}
+	e.sameInIceberg(w)
+}
+
+// Open deletes data files of this warehouse no snapshot lists (a batch
+// whose DuckDB transaction died with the process), and leaves alone the
+// files of other writers, which may be a batch they are about to commit.
+func TestIcebergOpenRemovesOnlyItsOwnOrphans(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.openIce("run1", e.iceOpts())
+	e.mustAppend(w, schemas.Events, events(t, "2024-03-05T10:00:00Z", 1), iceMark(t, "2024-03-05T10:00:00Z"))
+	owner := w.ice.owner
+	e.close(w)
+	dir := filepath.Join(e.dir, "lake", "tables", "labtrail", "events", "data", "created_month=2024-03")
+	files, err := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("data files %q, %v", files, err)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(dir, "00000-0-"+newWriteUUID(owner).String()+"-00001.parquet")
+	theirs := filepath.Join(dir, "00000-0-"+newWriteUUID(newOwnerPrefix()).String()+"-00001.parquet")
+	for _, f := range []string{mine, theirs} {
+		if err := os.WriteFile(f, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w = e.openIce("run2", e.iceOpts())
+	defer e.close(w)
+	if _, err := os.Stat(mine); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("this warehouse's orphan survived Open: %v", err)
+	}
+	if _, err := os.Stat(theirs); err != nil {
+		t.Errorf("another writer's file was touched: %v", err)
+	}
+	if _, err := os.Stat(files[0]); err != nil {
+		t.Errorf("a committed file was deleted: %v", err)
+	}
+	e.sameInIceberg(w)
+}
+
+// A failed append past DuckDB's commit point does not fail the batch (its
+// rows are stored): it stays pending and the next batch publishes it.
+func TestIcebergFailedAppendIsPublishedByTheNextBatch(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.openIce("run1", e.iceOpts())
+	defer e.close(w)
+	w.hook = func(p string) error {
+		if p == "publish iceberg" {
+			return errors.New("injected failure")
+		}
+		return nil
+	}
+	if n := e.mustAppend(w, schemas.Events, events(t, "2024-03-05T10:00:00Z", 1, 2), iceMark(t, "2024-03-05T10:00:00Z")); n != 2 {
+		t.Fatalf("added %d", n)
+	}
+	w.hook = nil
+	if n := queryInt(t, w.DB(), "SELECT count(*) FROM _labtrail_iceberg_pending"); n != 1 {
+		t.Fatalf("%d pending, want 1", n)
+	}
+	if got := e.iceRows(w, schemas.Events, 0); len(got) != 0 {
+		t.Fatalf("Iceberg shows %d rows before the append", len(got))
+	}
+	if _, err := w.AppendFacts(e.ctx, schemas.Events, nil, iceMark(t, "2024-03-06T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryInt(t, w.DB(), "SELECT count(*) FROM _labtrail_iceberg_pending"); n != 0 {
+		t.Errorf("%d still pending", n)
 	}
 	e.sameInIceberg(w)
 }
