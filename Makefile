@@ -40,6 +40,7 @@ bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkFullRun|BenchmarkActivityCost|BenchmarkLatency|BenchmarkPlanEstimate' -benchtime 1x -timeout 60m ./internal/pipeline
 	LABTRAIL_BIN=$(CURDIR)/$(BIN)/labtrail $(GO) test -run '^$$' -bench 'BenchmarkPeakRSS|BenchmarkWarehouse10M' -benchtime 1x -timeout 60m ./cmd/labtrail
 	$(GO) test -run '^$$' -bench 'BenchmarkAppendEvents' -benchmem ./transform
+	$(GO) test -run '^$$' -bench 'BenchmarkIcebergVsParquet' -benchtime 3x ./load
 
 # Runs labtrail end to end against the built-in demo GitLab (no token, no
 # network) into ./demo/ and prints answers to a few questions.
