@@ -27,6 +27,13 @@
 // whose transaction never committed, so its rows will be fetched and written
 // again), which is what keeps read_parquet from ever returning a row twice.
 // See AppendFacts for the protocol.
+//
+// # Iceberg
+//
+// With Options.Iceberg, every table is also an Iceberg table. A fact
+// batch's data files are a third sink, prepared before DuckDB's commit and
+// appended after it, the batch recorded in _labtrail_iceberg_pending in
+// between so that Open can finish it: see iceberg_facts.go.
 package load
 
 import (
