@@ -48,6 +48,10 @@ type icebergBatch struct {
 	table   string
 	files   []string
 	summary iceberg.Properties
+	// written are the files' metadata as the writer produced them; a
+	// batch read back from _labtrail_iceberg_pending has none, and its
+	// files' footers are read again instead.
+	written []iceberg.DataFile
 }
 
 // icebergSink is the Iceberg step of the fact write protocol (step 1).
@@ -75,7 +79,8 @@ func (s icebergSink) prepare(ctx context.Context, b *factBatch) (_ pending, err 
 	if err != nil {
 		return nil, fmt.Errorf("load: iceberg: selecting rows of %s: %w", b.table.Name, err)
 	}
-	p.files, err = writeDataFiles(ctx, tbl, b.table.Schema, oneRecord(rec), id)
+	written, err := writeDataFiles(ctx, tbl, b.table.Schema, oneRecord(rec), id)
+	p.files = dataFilePaths(written)
 	if err != nil {
 		return nil, fmt.Errorf("load: iceberg: writing %s: %w", b.table.Name, err)
 	}
@@ -85,7 +90,7 @@ func (s icebergSink) prepare(ctx context.Context, b *factBatch) (_ pending, err 
 	}
 	b.iceberg = &icebergBatch{id: id.String(), table: b.table.Name, files: p.files, summary: iceberg.Properties{
 		summaryBatchID: id.String(), summaryRunID: l.runID, summaryWatermarks: string(marks),
-	}}
+	}, written: written}
 	return p, nil
 }
 
@@ -99,15 +104,14 @@ func oneRecord(rec arrow.RecordBatch) iter.Seq2[arrow.RecordBatch, error] {
 }
 
 // writeDataFiles writes records as data files of tbl named with id, one
-// writer at a time, and returns their locations. On error it deletes what
-// it wrote.
-func writeDataFiles(ctx context.Context, tbl *table.Table, sc *arrow.Schema, records iter.Seq2[arrow.RecordBatch, error], id uuid.UUID) ([]string, error) {
-	var files []string
+// writer at a time. On error it deletes what it wrote.
+func writeDataFiles(ctx context.Context, tbl *table.Table, sc *arrow.Schema, records iter.Seq2[arrow.RecordBatch, error], id uuid.UUID) ([]iceberg.DataFile, error) {
+	var files []iceberg.DataFile
 	for df, err := range table.WriteRecords(ctx, tbl, sc, records, table.WithWriteUUID(id), table.WithClusteredWrite()) {
 		if err != nil {
-			return nil, errors.Join(err, removeFiles(ctx, tbl, files))
+			return nil, errors.Join(err, removeFiles(ctx, tbl, dataFilePaths(files)))
 		}
-		files = append(files, df.FilePath())
+		files = append(files, df)
 	}
 	return files, nil
 }
@@ -176,6 +180,9 @@ func (l *icebergLake) publish(ctx context.Context, b *icebergBatch) error {
 	_, err = l.retryConflicts(ctx, t, func(tbl *table.Table, tx *table.Transaction) error {
 		if batchSnapshot(tbl, b.id) != nil {
 			return errAlreadyCommitted
+		}
+		if b.written != nil {
+			return tx.AddDataFiles(ctx, b.written, b.summary)
 		}
 		return tx.AddFiles(ctx, b.files, b.summary, false)
 	})

@@ -192,13 +192,9 @@ func (l *icebergLake) rewriteFiles(ctx context.Context, tbl *table.Table, dfs []
 			}
 		}
 	}
-	var out []iceberg.DataFile
-	for df, err := range table.WriteRecords(ctx, tbl, sc, iter.Seq2[arrow.RecordBatch, error](records),
-		table.WithWriteUUID(newWriteUUID(l.owner)), table.WithClusteredWrite()) {
-		if err != nil {
-			return out, rows, errors.Join(err, readErr)
-		}
-		out = append(out, df)
+	out, err := writeDataFiles(ctx, tbl, sc, iter.Seq2[arrow.RecordBatch, error](records), newWriteUUID(l.owner))
+	if err != nil {
+		return nil, rows, errors.Join(err, readErr)
 	}
 	return out, rows, nil
 }
