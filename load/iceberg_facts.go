@@ -184,6 +184,17 @@ func (l *icebergLake) publish(ctx context.Context, b *icebergBatch) error {
 		if b.written != nil {
 			return tx.AddDataFiles(ctx, b.written, b.summary)
 		}
+		// A recovered batch whose snapshot has been expired since: its
+		// files are in the table if it was appended. (A batch pending for
+		// longer than the retention whose files were also compacted away
+		// cannot be told from one never appended; Open recovers long
+		// before that.)
+		if in, err := currentFiles(ctx, tbl); err != nil {
+			return err
+		} else if in[b.files[0]] {
+			l.log.Warn("a pending Iceberg batch is already in the table, though its snapshot has expired", "table", b.table, "batch", b.id)
+			return errAlreadyCommitted
+		}
 		return tx.AddFiles(ctx, b.files, b.summary, false)
 	})
 	if err != nil {
@@ -288,6 +299,22 @@ func (l *icebergLake) removeOrphans(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// currentFiles is every data file the current snapshot of tbl lists.
+func currentFiles(ctx context.Context, tbl *table.Table) (map[string]bool, error) {
+	out := map[string]bool{}
+	if tbl.CurrentSnapshot() == nil {
+		return out, nil
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, task := range tasks {
+		out[task.File.FilePath()] = true
+	}
+	return out, nil
 }
 
 // referencedFiles is every data file any snapshot of tbl lists.

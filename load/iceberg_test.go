@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,13 @@ func (e *env) iceOpts() *IcebergOptions {
 		Catalog: "sql", URI: filepath.Join(e.dir, "lake", "catalog.db"), Warehouse: filepath.Join(e.dir, "lake", "tables"),
 		Namespace: "labtrail", SnapshotRetention: 168 * time.Hour,
 	}
+}
+
+// iceOptsExpiringAtOnce is iceOpts with a retention of a millisecond.
+func (e *env) iceOptsExpiringAtOnce() *IcebergOptions {
+	o := e.iceOpts()
+	o.SnapshotRetention = time.Millisecond
+	return o
 }
 
 func (e *env) openIce(runID string, ice *IcebergOptions) *Warehouse {
@@ -323,8 +331,7 @@ func TestIcebergDimensionsAndCompaction(t *testing.T) {
 func TestIcebergExpiresOldSnapshots(t *testing.T) {
 	e := newEnv(t)
 	defer e.alloc.AssertSize(t, 0)
-	ice := e.iceOpts()
-	ice.SnapshotRetention = time.Millisecond
+	ice := e.iceOptsExpiringAtOnce()
 	w := e.openIce("run1", ice)
 	defer e.close(w)
 	for i := range 3 {
@@ -489,6 +496,48 @@ func TestIcebergFailedAppendIsPublishedByTheNextBatch(t *testing.T) {
 	if _, err := w.AppendFacts(e.ctx, schemas.Events, nil, iceMark(t, "2024-03-06T00:00:00Z")); err != nil {
 		t.Fatal(err)
 	}
+	if n := queryInt(t, w.DB(), "SELECT count(*) FROM _labtrail_iceberg_pending"); n != 0 {
+		t.Errorf("%d still pending", n)
+	}
+	e.sameInIceberg(w)
+}
+
+// A pending batch whose append happened but whose snapshot has expired
+// since (a long-dead run, another shard expiring snapshots) is recognised
+// by its files in the table, not appended a second time.
+func TestIcebergRecoveryAfterTheBatchSnapshotExpired(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	ice := e.iceOptsExpiringAtOnce()
+	w := e.openIce("run1", ice)
+	e.mustAppend(w, schemas.Events, events(t, "2024-03-05T10:00:00Z", 1, 2), iceMark(t, "2024-03-05T10:00:00Z"))
+	tbl, err := w.ice.load(e.ctx, schemas.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := tbl.CurrentSnapshot()
+	cur, err := currentFiles(e.ctx, tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := slices.Sorted(maps.Keys(cur))
+	e.mustAppend(w, schemas.Events, events(t, "2024-03-05T11:00:00Z", 3), iceMark(t, "2024-03-05T11:00:00Z"))
+	time.Sleep(5 * time.Millisecond)
+	if err := w.ice.expire(e.ctx, schemas.Events); err != nil {
+		t.Fatal(err)
+	}
+	if tbl, err = w.ice.load(e.ctx, schemas.Events); err != nil || tbl.SnapshotByID(first.SnapshotID) != nil {
+		t.Fatalf("the first batch's snapshot was not expired (%v)", err)
+	}
+	// The pending row of the first batch, as a run killed between the
+	// append and the deletion of the row leaves it.
+	if _, err := w.DB().ExecContext(e.ctx, `INSERT INTO _labtrail_iceberg_pending VALUES (?, 'events', ?::VARCHAR[], ?, 'run1', now())`,
+		first.Summary.Properties[summaryBatchID], files, `{"labtrail.batch-id":"`+first.Summary.Properties[summaryBatchID]+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	e.close(w)
+	w = e.openIce("run2", ice)
+	defer e.close(w)
 	if n := queryInt(t, w.DB(), "SELECT count(*) FROM _labtrail_iceberg_pending"); n != 0 {
 		t.Errorf("%d still pending", n)
 	}
