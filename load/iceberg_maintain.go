@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -22,15 +21,22 @@ import (
 
 // publishDimension replaces every row of dimension or bridge table t with
 // the records scan emits, as one overwrite snapshot: a reader sees the old
-// rows or the new ones, never a mix.
+// rows or the new ones, never a mix. The new data files are written first,
+// named with this warehouse's owner prefix (so that a crash leaves
+// nothing removeOrphans would not find); a lost commit race swaps them for
+// whatever files the table holds by then.
 func (l *icebergLake) publishDimension(ctx context.Context, t schemas.Table, scan func(emit func(arrow.RecordBatch) error) error) error {
+	tbl, err := l.load(ctx, t)
+	if err != nil {
+		return err
+	}
 	var recs []arrow.RecordBatch
 	defer func() {
 		for _, r := range recs {
 			r.Release()
 		}
 	}()
-	err := scan(func(rec arrow.RecordBatch) error {
+	err = scan(func(rec arrow.RecordBatch) error {
 		rec.Retain()
 		recs = append(recs, rec)
 		return nil
@@ -38,20 +44,39 @@ func (l *icebergLake) publishDimension(ctx context.Context, t schemas.Table, sca
 	if err != nil {
 		return err
 	}
+	records := func(yield func(arrow.RecordBatch, error) bool) {
+		for _, r := range recs {
+			r.Retain() // WriteRecords releases what it consumes
+			if !yield(r, nil) {
+				r.Release()
+				return
+			}
+		}
+	}
+	written, err := writeDataFiles(ctx, tbl, t.Schema, records, newWriteUUID(l.owner))
+	if err != nil {
+		return fmt.Errorf("load: iceberg: writing %s: %w", t.Name, err)
+	}
 	props := iceberg.Properties{summaryRunID: l.runID}
 	_, err = l.retryConflicts(ctx, t, func(tbl *table.Table, tx *table.Transaction) error {
-		if len(recs) == 0 && tbl.CurrentSnapshot() == nil {
-			return errAlreadyCommitted // nothing to replace, nothing to add
-		}
-		rdr, err := array.NewRecordReader(t.Schema, recs)
+		var old []iceberg.DataFile
+		groups, err := partitionFiles(ctx, tbl)
 		if err != nil {
 			return err
 		}
-		defer rdr.Release()
-		return tx.Overwrite(ctx, rdr, props)
+		for _, g := range groups {
+			old = append(old, g...)
+		}
+		switch {
+		case len(old) == 0 && len(written) == 0:
+			return errAlreadyCommitted // nothing to replace, nothing to add
+		case len(written) == 0:
+			return tx.Delete(ctx, iceberg.AlwaysTrue{}, props)
+		}
+		return tx.ReplaceDataFilesWithDataFiles(ctx, old, written, props)
 	})
 	if err != nil {
-		return fmt.Errorf("load: iceberg: overwriting %s: %w", t.Name, err)
+		return errors.Join(fmt.Errorf("load: iceberg: overwriting %s: %w", t.Name, err), l.removeUnlisted(ctx, t, written))
 	}
 	return nil
 }
