@@ -50,8 +50,13 @@ type CompactStats struct {
 // tiny window between them the partition is missing for readers, though never
 // duplicated.
 //
+// On a bucket (bucketTree) there is no directory to swap: step 1 writes
+// the merged object into the live partition under a new unique key, step 2
+// is the same commit point, and steps 3 and 4 delete the old objects, so a
+// reader listing the partition sees both between steps 1 and 4.
+//
 // A crash is repaired by the next Open, a failure by the next Open or
-// Compact (see recoverCompactions): before step 2 commits, the .compact
+// Compact (see dirTree.recover): before step 2 commits, the .compact
 // directory is discarded; after it, the swap is finished. Partitions already
 // at one file are skipped. The merged file has the table's current schema:
 // columns older files lack are null.
@@ -81,7 +86,7 @@ func (w *Warehouse) Compact(ctx context.Context) (CompactStats, error) {
 		part := path.Dir(f.path)
 		byPart[part] = append(byPart[part], f)
 	}
-	if err := w.recoverCompactions(recorded); err != nil {
+	if err := w.parquet.tree.recover(ctx, recorded); err != nil {
 		return stats, err
 	}
 	for _, t := range schemas.Facts() {
@@ -139,23 +144,19 @@ type partitionRewrite struct {
 // ("<table>/created_month=M"), into one file, changed by rw, with the
 // protocol Compact describes.
 func (w *Warehouse) rewritePartition(ctx context.Context, t schemas.Table, part string, files []fileEntry, rw partitionRewrite) (int64, error) {
-	live := filepath.Join(w.parquetDir, filepath.FromSlash(part))
-	stage := filepath.Join(w.parquetDir, compactDir, filepath.FromSlash(part))
-	if err := os.RemoveAll(stage); err != nil {
-		return 0, err
-	}
-	if err := fsx.MkdirAll(stage, 0o755); err != nil {
-		return 0, err
-	}
-	discard := func(err error) error { return errors.Join(err, os.RemoveAll(stage)) }
-
-	// 1. The merged file, in the staging copy of the partition.
+	tr := w.parquet.tree
+	// 1. The merged file.
 	name := w.nextFileName()
+	discard := func(err error) error { return errors.Join(err, tr.discardMerged(part, name)) }
 	var want, got int64
-	err := w.parquet.writeFile(filepath.Join(stage, name), t.Schema, func(fw *pqarrow.FileWriter) error {
+	err := tr.stageMerged(ctx, part, name, t.Schema, func(fw *pqarrow.FileWriter) error {
 		for _, f := range files {
 			want += f.rows
-			n, err := copyParquet(ctx, w.alloc, fw, t.Schema, filepath.Join(w.parquetDir, filepath.FromSlash(f.path)), rw.mapRec)
+			src, err := tr.open(ctx, f.path)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", f.path, err)
+			}
+			n, err := copyParquet(ctx, w.alloc, fw, t.Schema, src, rw.mapRec)
 			got += n
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", f.path, err)
@@ -168,9 +169,6 @@ func (w *Warehouse) rewritePartition(ctx context.Context, t schemas.Table, part 
 	}
 	if got != want {
 		return 0, discard(fmt.Errorf("the files hold %d rows, the manifest says %d; not compacting", got, want))
-	}
-	if err := fsx.SyncDir(stage); err != nil {
-		return 0, discard(err)
 	}
 
 	// 2. The commit point.
@@ -202,21 +200,50 @@ func (w *Warehouse) rewritePartition(ctx context.Context, t schemas.Table, part 
 		return 0, discard(err)
 	}
 
-	// 3. and 4. From here on, failures leave the .compact directory for the
-	// next Open or Compact to finish with.
+	// 3. and 4. From here on, failures leave the rest for the next Open or
+	// Compact to finish with.
 	if err := w.at("compact swap"); err != nil {
 		return 0, err
 	}
-	if err := swapDirs(stage, live); err != nil {
-		return 0, err
+	return got, tr.finishCompaction(ctx, part, name, old)
+}
+
+// stageMerged writes the merged file into a fresh directory
+// .compact/<part>, fsynced (step 1 of Compact).
+func (d *dirTree) stageMerged(_ context.Context, part, name string, sc *arrow.Schema, fill fillFunc) error {
+	stage := filepath.Join(d.dir, compactDir, filepath.FromSlash(part))
+	if err := os.RemoveAll(stage); err != nil {
+		return err
 	}
-	if err := w.at("compact cleanup"); err != nil {
-		return 0, err
+	if err := fsx.MkdirAll(stage, 0o755); err != nil {
+		return err
+	}
+	if err := d.writeFile(filepath.Join(stage, name), sc, fill); err != nil {
+		return err
+	}
+	return fsx.SyncDir(stage)
+}
+
+// discardMerged removes the staging copy of part.
+func (d *dirTree) discardMerged(part, _ string) error {
+	return os.RemoveAll(filepath.Join(d.dir, compactDir, filepath.FromSlash(part)))
+}
+
+// finishCompaction swaps the staging copy of part with the live partition,
+// then deletes the old files, now in the staging directory (steps 3 and 4).
+func (d *dirTree) finishCompaction(_ context.Context, part, _ string, _ []string) error {
+	live := filepath.Join(d.dir, filepath.FromSlash(part))
+	stage := filepath.Join(d.dir, compactDir, filepath.FromSlash(part))
+	if err := swapDirs(stage, live); err != nil {
+		return err
+	}
+	if err := d.at("compact cleanup"); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(stage); err != nil {
-		return 0, err
+		return err
 	}
-	return got, fsx.SyncDir(filepath.Dir(stage))
+	return fsx.SyncDir(filepath.Dir(stage))
 }
 
 // swapDirs exchanges the directories stage and live: afterwards live has what
@@ -244,7 +271,7 @@ func swapDirsWith(exchange func(a, b string) error, stage, live string) error {
 	return errors.Join(fsx.SyncDir(filepath.Dir(live)), fsx.SyncDir(filepath.Dir(stage)))
 }
 
-// recoverCompactions finishes or undoes the compactions a crash interrupted,
+// recover finishes or undoes the compactions a crash interrupted,
 // given the set of paths the manifest lists. For each staging directory
 // .compact/<table>/<partition>:
 //
@@ -259,8 +286,8 @@ func swapDirsWith(exchange func(a, b string) error, stage, live string) error {
 // which would otherwise delete the old files of a live partition whose
 // merged replacement is still waiting in .compact; Compact runs it first
 // too. Both hold the lock and the write mutex.
-func (w *Warehouse) recoverCompactions(recorded map[string]bool) error {
-	root := filepath.Join(w.parquetDir, compactDir)
+func (d *dirTree) recover(_ context.Context, recorded map[string]bool) error {
+	root := filepath.Join(d.dir, compactDir)
 	tables, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -281,7 +308,7 @@ func (w *Warehouse) recoverCompactions(recorded map[string]bool) error {
 				continue
 			}
 			part := path.Join(td.Name(), pd.Name())
-			if err := w.recoverCompaction(part, recorded); err != nil {
+			if err := d.recoverCompaction(part, recorded); err != nil {
 				return fmt.Errorf("load: recovering the compaction of %s: %w", part, err)
 			}
 		}
@@ -289,12 +316,12 @@ func (w *Warehouse) recoverCompactions(recorded map[string]bool) error {
 	if err := os.RemoveAll(root); err != nil {
 		return fmt.Errorf("load: recovering compactions: %w", err)
 	}
-	return fsx.SyncDir(w.parquetDir)
+	return fsx.SyncDir(d.dir)
 }
 
-func (w *Warehouse) recoverCompaction(part string, recorded map[string]bool) error {
-	stage := filepath.Join(w.parquetDir, compactDir, filepath.FromSlash(part))
-	live := filepath.Join(w.parquetDir, filepath.FromSlash(part))
+func (d *dirTree) recoverCompaction(part string, recorded map[string]bool) error {
+	stage := filepath.Join(d.dir, compactDir, filepath.FromSlash(part))
+	live := filepath.Join(d.dir, filepath.FromSlash(part))
 	staged, err := os.ReadDir(stage)
 	if err != nil {
 		return err
@@ -311,11 +338,11 @@ func (w *Warehouse) recoverCompaction(part string, recorded map[string]bool) err
 		// Either the compaction never committed (this is a merged file
 		// nobody owns) or it finished swapping (these are the replaced
 		// files). The caller deletes the whole .compact tree.
-		w.log.Warn("removing what an interrupted compaction left behind", "partition", part)
+		d.log.Warn("removing what an interrupted compaction left behind", "partition", part)
 		return nil
 	}
 
-	w.log.Warn("finishing an interrupted compaction", "partition", part)
+	d.log.Warn("finishing an interrupted compaction", "partition", part)
 	liveFiles, err := os.ReadDir(live)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -25,6 +25,9 @@ type duckSink struct {
 	runID string
 	// at is the Warehouse's test hook (see Warehouse.hook).
 	at func(point string) error
+	// previous are the earlier shard layouts' state (Options.Previous),
+	// whose rows count as stored.
+	previous []previousState
 }
 
 func (d *duckSink) name() string { return "duckdb" }
@@ -125,7 +128,7 @@ func (d *duckSink) existingIDs(ctx context.Context, table string, ids []int64) (
 	if len(ids) == 0 {
 		return found, nil
 	}
-	rows, err := d.conn.QueryContext(ctx, "SELECT "+quoteIdent(schemas.ColID)+" FROM "+quoteIdent(table)+
+	rows, err := d.conn.QueryContext(ctx, "SELECT "+quoteIdent(schemas.ColID)+" FROM "+d.storedIn(table)+
 		" WHERE "+quoteIdent(schemas.ColID)+" IN (SELECT unnest(?::BIGINT[]))", ids)
 	if err != nil {
 		return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/labtrail/labtrail/internal/s3test"
 	"github.com/labtrail/labtrail/internal/testkit"
 	"github.com/labtrail/labtrail/schemas"
 )
@@ -127,23 +128,80 @@ type env struct {
 	dir   string
 	alloc *memory.CheckedAllocator
 	ctx   context.Context
+	// s3 is set when the Parquet tree is a bucket prefix on a real S3
+	// server (bucketPrefix of bucketName) rather than a directory.
+	s3      *s3test.Server
+	mirrors int
 }
+
+const (
+	bucketName   = "labtrail"
+	bucketPrefix = "warehouse/parquet"
+)
 
 func newEnv(t *testing.T) *env {
 	return &env{t: t, dir: t.TempDir(), alloc: memory.NewCheckedAllocator(memory.NewGoAllocator()), ctx: context.Background()}
 }
 
+// newBucketEnv is newEnv with the Parquet tree in a bucket of a versitygw
+// started for t; the credentials reach the warehouse through the standard
+// AWS environment variables, as they would in production.
+func newBucketEnv(t *testing.T) *env {
+	e := newEnv(t)
+	e.s3 = s3test.Start(t)
+	e.s3.Env(t)
+	e.s3.CreateBucket(t, bucketName)
+	return e
+}
+
+// forEachTree runs test on a directory tree and on a bucket tree.
+func forEachTree(t *testing.T, test func(t *testing.T, e *env)) {
+	t.Run("dir", func(t *testing.T) { test(t, newEnv(t)) })
+	t.Run("bucket", func(t *testing.T) { test(t, newBucketEnv(t)) })
+}
+
 func (e *env) opts(runID string) Options {
-	return Options{
+	o := Options{
 		DuckDBPath: filepath.Join(e.dir, "warehouse", "gitlab.duckdb"),
 		ParquetDir: filepath.Join(e.dir, "warehouse", "parquet"),
 		RunID:      runID,
 		Logger:     slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Alloc:      e.alloc,
 	}
+	if e.s3 != nil {
+		o.ParquetDir = "s3://" + bucketName + "/" + bucketPrefix
+		o.ObjectStore = ObjectStore{Endpoint: e.s3.Endpoint, Region: s3test.Region, PathStyle: true}
+	}
+	return o
 }
 
-func (e *env) pq() string { return filepath.Join(e.dir, "warehouse", "parquet") }
+// pq is the Parquet tree as a local directory: the tree itself, or a fresh
+// copy of every object under the bucket prefix, downloaded through the S3
+// API, for DuckDB's read_parquet to read (DuckDB's httpfs cannot be
+// installed here).
+func (e *env) pq() string {
+	if e.s3 == nil {
+		return filepath.Join(e.dir, "warehouse", "parquet")
+	}
+	e.mirrors++
+	dir := filepath.Join(e.dir, fmt.Sprintf("mirror-%d", e.mirrors))
+	if err := s3test.Download(e.ctx, e.s3.Client(), bucketName, bucketPrefix, dir); err != nil {
+		e.t.Fatal(err)
+	}
+	return dir
+}
+
+// putTreeFile writes data at rel in the tree behind the warehouse's back.
+func (e *env) putTreeFile(rel string, data []byte) {
+	e.t.Helper()
+	if e.s3 == nil {
+		mustWrite(e.t, filepath.Join(e.pq(), filepath.FromSlash(rel)), string(data))
+		return
+	}
+	if err := s3test.Upload(e.ctx, e.s3.Client(), bucketName, bucketPrefix+"/"+rel, data); err != nil {
+		e.t.Fatal(err)
+	}
+}
 
 func (e *env) open(runID string) *Warehouse {
 	e.t.Helper()

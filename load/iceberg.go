@@ -42,19 +42,13 @@ type IcebergOptions struct {
 	// SnapshotRetention is how long a replaced snapshot stays readable;
 	// older ones are expired by PublishDimensions and Compact.
 	SnapshotRetention time.Duration
-	// ObjectStore addresses an s3:// warehouse; credentials come from the
-	// usual AWS environment, never from here.
+	// ObjectStore addresses an s3:// warehouse (the Parquet tree's
+	// warehouse.object_store); credentials come from the usual AWS
+	// environment, never from here.
 	ObjectStore ObjectStore
 	// Credential ("client_id:secret") or Token authenticates to a REST
 	// catalog; both are read from the environment by the caller.
 	Credential, Token string
-}
-
-// ObjectStore is how to reach an S3-compatible object store.
-type ObjectStore struct {
-	Endpoint  string // empty: AWS's
-	Region    string
-	PathStyle bool // bucket in the path, as most self-hosted stores want
 }
 
 // Snapshot summary properties labtrail writes, so that a batch can be

@@ -1,12 +1,18 @@
 package load
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
 
 	"github.com/labtrail/labtrail/internal/fsx"
 )
@@ -72,4 +78,75 @@ func claimParquetDir(parquetDir, duckdbPath string) error {
 	default:
 		return fmt.Errorf("load: reading %s: %w", path, err)
 	}
+}
+
+// ownerTable holds the id a bucket's owner marker names. A bucket is
+// reached from anywhere, so the DuckDB file's path (what a directory's
+// marker holds) cannot tell two warehouses apart: two machines may use the
+// same path. The id is made once, at the first Open of a bucket tree, and
+// kept in the DuckDB file it names.
+const ownerTable = `CREATE TABLE IF NOT EXISTS _labtrail_owner (id VARCHAR NOT NULL)`
+
+// claim makes sure the bucket prefix belongs to this warehouse: its
+// .labtrail-warehouse object holds the warehouse's id. A missing marker is
+// written with a conditional write, so of two warehouses claiming a prefix
+// at once one is refused.
+func (b *bucketTree) claim(ctx context.Context, q execer, duckPath string) error {
+	id, err := warehouseID(ctx, q)
+	if err != nil {
+		return err
+	}
+	for range 2 { // the second round reads a marker another writer won
+		data, err := b.bucket.ReadAll(ctx, ownerFile)
+		switch {
+		case err == nil:
+			if owner := strings.TrimSpace(string(data)); owner != id {
+				return fmt.Errorf("load: %s holds the Parquet files of another warehouse (id %s in %s/%s; %s has id %s); give each warehouse its own prefix, or delete the marker if that warehouse is gone",
+					b.url, owner, b.url, ownerFile, duckPath, id)
+			}
+			return nil
+		case gcerrors.Code(err) == gcerrors.NotFound:
+			err = b.bucket.WriteAll(ctx, ownerFile, []byte(id+"\n"), &blob.WriterOptions{ContentType: "text/plain", IfNotExist: true})
+			if err == nil {
+				return nil
+			}
+			if gcerrors.Code(err) != gcerrors.FailedPrecondition {
+				return fmt.Errorf("load: marking %s as the Parquet tree of %s: %w", b.url, duckPath, err)
+			}
+		default:
+			return fmt.Errorf("load: reading %s/%s: %w", b.url, ownerFile, err)
+		}
+	}
+	return fmt.Errorf("load: %s/%s: written and missing at once", b.url, ownerFile)
+}
+
+// warehouseID returns the warehouse's id, making it on first use.
+func warehouseID(ctx context.Context, q execer) (string, error) {
+	if _, err := q.ExecContext(ctx, ownerTable); err != nil {
+		return "", fmt.Errorf("load: creating _labtrail_owner: %w", err)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id FROM _labtrail_owner`)
+	if err != nil {
+		return "", fmt.Errorf("load: reading _labtrail_owner: %w", err)
+	}
+	var id string
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return "", fmt.Errorf("load: reading _labtrail_owner: %w", err)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return "", fmt.Errorf("load: reading _labtrail_owner: %w", err)
+	}
+	if id != "" {
+		return id, nil
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+	id = hex.EncodeToString(b[:])
+	if _, err := q.ExecContext(ctx, `INSERT INTO _labtrail_owner VALUES (?)`, id); err != nil {
+		return "", fmt.Errorf("load: recording the warehouse id: %w", err)
+	}
+	return id, nil
 }

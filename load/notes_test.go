@@ -18,8 +18,9 @@ func note(t *testing.T, id int, created string, body any, internal any) row {
 // stored bodies in DuckDB and in Parquet, rewriting only the partitions
 // that hold one; public notes keep theirs, and a second Open has nothing
 // left to do.
-func TestRedactStoredInternalNotes(t *testing.T) {
-	e := newEnv(t)
+func TestRedactStoredInternalNotes(t *testing.T) { forEachTree(t, testRedactStoredInternalNotes) }
+
+func testRedactStoredInternalNotes(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	w := e.open("keep")
 	e.mustAppend(w, schemas.Events, []row{note(t, 1, "2024-03-01T00:00:00Z", "secret one", true),

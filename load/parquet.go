@@ -33,7 +33,7 @@ const (
 	stagingDir = ".staging"
 	// compactDir (under ParquetDir) holds partitions being compacted. It is
 	// not disposable: Open finishes or undoes what it finds there, see
-	// recoverCompactions.
+	// dirTree.recover.
 	compactDir = ".compact"
 	// dimensionFile is the one file of a dimension dataset.
 	dimensionFile = "data.parquet"
@@ -45,23 +45,24 @@ const (
 	readBatchRows = 64 << 10
 )
 
-// parquetSink is the Parquet side of the warehouse. Every call happens under
-// the Warehouse's mutex.
+// parquetSink is the Parquet side of the warehouse, over a directory or a
+// bucket (see tree). Every call happens under the Warehouse's mutex.
 type parquetSink struct {
-	dir      string
+	tree     tree
 	alloc    memory.Allocator
 	nextName func() string // a new, unused file name
 }
 
 func (p *parquetSink) name() string { return "parquet" }
 
-// prepare writes each partition of b to its own file under .staging, fsynced
-// but invisible to readers, and records the files' final paths in b.files.
+// prepare writes each partition of b to its own file through the tree (see
+// tree.newBatch for what readers can see before the commit point), and
+// records the files' final paths in b.files.
 func (p *parquetSink) prepare(ctx context.Context, b *factBatch) (_ pending, err error) {
-	pp := &parquetPending{}
+	batch := p.tree.newBatch()
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, pp.abort())
+			err = errors.Join(err, batch.abort())
 		}
 	}()
 	for _, part := range b.parts {
@@ -69,23 +70,18 @@ func (p *parquetSink) prepare(ctx context.Context, b *factBatch) (_ pending, err
 			return nil, err
 		}
 		rel := path.Join(b.table.Name, schemas.PartitionColumn+"="+part.month, p.nextName())
-		staged := filepath.Join(p.dir, stagingDir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(staged), 0o755); err != nil {
-			return nil, fmt.Errorf("load: parquet: %w", err)
-		}
 		sub, err := takeRows(ctx, p.alloc, b.table.Schema, b.rec, part.rows)
 		if err != nil {
 			return nil, fmt.Errorf("load: parquet: selecting %s rows of %s: %w", part.month, b.table.Name, err)
 		}
-		err = p.writeFile(staged, b.table.Schema, func(fw *pqarrow.FileWriter) error { return fw.Write(sub) })
+		err = batch.write(ctx, rel, b.table.Schema, func(fw *pqarrow.FileWriter) error { return fw.Write(sub) })
 		sub.Release()
 		if err != nil {
-			return nil, fmt.Errorf("load: parquet: writing %s: %w", staged, err)
+			return nil, err
 		}
-		pp.files = append(pp.files, stagedFile{staged: staged, final: filepath.Join(p.dir, filepath.FromSlash(rel))})
 		b.files = append(b.files, fileEntry{table: b.table.Name, path: rel, rows: int64(len(part.rows))})
 	}
-	return pp, nil
+	return batch, nil
 }
 
 type stagedFile struct {
@@ -93,9 +89,23 @@ type stagedFile struct {
 	renamed       bool
 }
 
-// parquetPending is a batch written to .staging.
+// parquetPending is a batch written to a directory tree's .staging.
 type parquetPending struct {
+	tree  *dirTree
 	files []stagedFile
+}
+
+// write writes rel under .staging, fsynced but invisible to readers.
+func (p *parquetPending) write(_ context.Context, rel string, sc *arrow.Schema, fill fillFunc) error {
+	staged := filepath.Join(p.tree.dir, stagingDir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(staged), 0o755); err != nil {
+		return fmt.Errorf("load: parquet: %w", err)
+	}
+	if err := p.tree.writeFile(staged, sc, fill); err != nil {
+		return fmt.Errorf("load: parquet: writing %s: %w", staged, err)
+	}
+	p.files = append(p.files, stagedFile{staged: staged, final: filepath.Join(p.tree.dir, filepath.FromSlash(rel))})
+	return nil
 }
 
 // commit renames the staged files into their partitions (never replacing a
@@ -139,27 +149,45 @@ func (p *parquetPending) abort() error {
 	return errors.Join(errs...)
 }
 
-// writerProps are the Parquet writer properties of every file: zstd, and the
-// Arrow schema stored in the file so that types round-trip exactly.
-func (p *parquetSink) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
+// encoder writes the one Parquet format of every file, whatever the tree:
+// zstd, and the Arrow schema stored in the file so that types round-trip
+// exactly.
+type encoder struct{ alloc memory.Allocator }
+
+func (e encoder) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
 	return parquet.NewWriterProperties(
 			parquet.WithCompression(compress.Codecs.Zstd),
-			parquet.WithAllocator(p.alloc),
+			parquet.WithAllocator(e.alloc),
 			parquet.WithMaxRowGroupLength(rowGroupRows),
 			parquet.WithCreatedBy("labtrail"),
 		), pqarrow.NewArrowWriterProperties(
 			pqarrow.WithStoreSchema(),
-			pqarrow.WithAllocator(p.alloc),
+			pqarrow.WithAllocator(e.alloc),
 		)
 }
 
-// writerOnly hides the file's Close from pqarrow, which would otherwise close
-// it before it can be fsynced.
+// writerOnly hides the destination's Close from pqarrow, which would
+// otherwise close a file before it can be fsynced, or an upload before its
+// caller decides whether to finish it.
 type writerOnly struct{ io.Writer }
+
+// encode writes records of schema sc, written by fill, as one Parquet file
+// to dst.
+func (e encoder) encode(dst io.Writer, sc *arrow.Schema, fill fillFunc) error {
+	props, arrowProps := e.writerProps()
+	fw, err := pqarrow.NewFileWriter(sc, writerOnly{dst}, props, arrowProps)
+	if err != nil {
+		return err
+	}
+	if err := fill(fw); err != nil {
+		return errors.Join(err, fw.Close())
+	}
+	return fw.Close()
+}
 
 // writeFile creates name, lets fill write records of schema sc into it, and
 // fsyncs it. On error the file is removed.
-func (p *parquetSink) writeFile(name string, sc *arrow.Schema, fill func(*pqarrow.FileWriter) error) (err error) {
+func (d *dirTree) writeFile(name string, sc *arrow.Schema, fill fillFunc) (err error) {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -171,15 +199,7 @@ func (p *parquetSink) writeFile(name string, sc *arrow.Schema, fill func(*pqarro
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	props, arrowProps := p.writerProps()
-	fw, err := pqarrow.NewFileWriter(sc, writerOnly{bw}, props, arrowProps)
-	if err != nil {
-		return err
-	}
-	if err := fill(fw); err != nil {
-		return errors.Join(err, fw.Close())
-	}
-	if err := fw.Close(); err != nil {
+	if err := d.enc.encode(bw, sc, fill); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -191,24 +211,16 @@ func (p *parquetSink) writeFile(name string, sc *arrow.Schema, fill func(*pqarro
 	return f.Close()
 }
 
-// publishDimension rewrites <dir>/<t>/data.parquet with the records scan
-// emits: written in .staging, fsynced, renamed over the old file, directory
-// fsynced. Readers see the old file or the new one, never a mix.
-func (p *parquetSink) publishDimension(ctx context.Context, t schemas.Table, scan func(emit func(arrow.RecordBatch) error) error) error {
-	staged := filepath.Join(p.dir, stagingDir, t.Name, dimensionFile)
-	final := filepath.Join(p.dir, t.Name, dimensionFile)
+// publish rewrites <dir>/<rel> with the records fill writes: written in
+// .staging, fsynced, renamed over the old file, directory fsynced. Readers
+// see the old file or the new one, never a mix.
+func (d *dirTree) publish(ctx context.Context, rel string, sc *arrow.Schema, fill fillFunc) error {
+	staged := filepath.Join(d.dir, stagingDir, filepath.FromSlash(rel))
+	final := filepath.Join(d.dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(staged), 0o755); err != nil {
 		return fmt.Errorf("load: parquet: %w", err)
 	}
-	err := p.writeFile(staged, t.Schema, func(fw *pqarrow.FileWriter) error {
-		return scan(func(rec arrow.RecordBatch) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			return fw.Write(rec)
-		})
-	})
-	if err != nil {
+	if err := d.writeFile(staged, sc, fill); err != nil {
 		return fmt.Errorf("load: parquet: writing %s: %w", staged, err)
 	}
 	if err := fsx.MkdirAll(filepath.Dir(final), 0o755); err != nil {
@@ -223,11 +235,23 @@ func (p *parquetSink) publishDimension(ctx context.Context, t schemas.Table, sca
 	return nil
 }
 
+// publishDimension rewrites <tree>/<t>/data.parquet with the records scan
+// emits, atomically for readers (see tree.publish).
+func (p *parquetSink) publishDimension(ctx context.Context, t schemas.Table, scan func(emit func(arrow.RecordBatch) error) error) error {
+	return p.tree.publish(ctx, path.Join(t.Name, dimensionFile), t.Schema, func(fw *pqarrow.FileWriter) error {
+		return scan(func(rec arrow.RecordBatch) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return fw.Write(rec)
+		})
+	})
+}
+
 // reconcile brings the Parquet datasets in line with the manifest, after a
-// crash or a failed batch: it finishes or undoes interrupted compactions,
-// empties .staging, deletes fact files the manifest does not list, and warns
-// about listed files that are missing. It also sets w.seq past every file
-// name this run id already used.
+// crash or a failed batch (see tree.reconcile), and warns about listed files
+// that are missing. It also sets w.seq past every file name this run id
+// already used.
 func (w *Warehouse) reconcile(ctx context.Context) error {
 	manifest, err := loadManifest(ctx, w.conn)
 	if err != nil {
@@ -244,28 +268,41 @@ func (w *Warehouse) reconcile(ctx context.Context) error {
 			}
 		}
 	}
-
-	if err := w.recoverCompactions(recorded); err != nil {
+	if err := w.parquet.tree.reconcile(ctx, recorded); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(filepath.Join(w.parquetDir, stagingDir)); err != nil {
+	for _, f := range manifest {
+		if recorded[f.path] {
+			w.log.Warn("a Parquet file recorded in the manifest is missing; its rows are only in DuckDB", "table", f.table, "file", f.path, "rows", f.rows)
+		}
+	}
+	return nil
+}
+
+// reconcile finishes or undoes interrupted compactions, empties .staging and
+// deletes fact files the manifest does not list (each logged at Warn).
+func (d *dirTree) reconcile(ctx context.Context, recorded map[string]bool) error {
+	if err := d.recover(ctx, recorded); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(d.dir, stagingDir)); err != nil {
 		return fmt.Errorf("load: emptying %s: %w", stagingDir, err)
 	}
 
 	for _, t := range schemas.Facts() {
-		root := filepath.Join(w.parquetDir, t.Name)
+		root := filepath.Join(d.dir, t.Name)
 		dirs := map[string]bool{}
-		err := filepath.WalkDir(root, func(name string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(root, func(name string, de fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) && name == root {
 					return filepath.SkipDir
 				}
 				return err
 			}
-			if d.IsDir() || !strings.HasSuffix(name, ".parquet") {
+			if de.IsDir() || !strings.HasSuffix(name, ".parquet") {
 				return nil
 			}
-			rel, err := filepath.Rel(w.parquetDir, name)
+			rel, err := filepath.Rel(d.dir, name)
 			if err != nil {
 				return err
 			}
@@ -273,7 +310,7 @@ func (w *Warehouse) reconcile(ctx context.Context) error {
 				delete(recorded, filepath.ToSlash(rel))
 				return nil
 			}
-			w.log.Warn("deleting a Parquet file no committed batch owns (left by an interrupted run)", "table", t.Name, "file", name)
+			d.log.Warn("deleting a Parquet file no committed batch owns (left by an interrupted run)", "table", t.Name, "file", name)
 			if err := os.Remove(name); err != nil {
 				return err
 			}
@@ -288,11 +325,6 @@ func (w *Warehouse) reconcile(ctx context.Context) error {
 				return fmt.Errorf("load: reconciling %s: %w", root, err)
 			}
 			_ = os.Remove(dir) // a partition left empty; fails harmlessly if not empty
-		}
-	}
-	for _, f := range manifest {
-		if recorded[f.path] {
-			w.log.Warn("a Parquet file recorded in the manifest is missing; its rows are only in DuckDB", "table", f.table, "file", f.path, "rows", f.rows)
 		}
 	}
 	return nil
@@ -373,14 +405,14 @@ func conform(mem memory.Allocator, sc *arrow.Schema, rec arrow.RecordBatch) (arr
 	return array.NewRecordBatch(sc, cols, int64(n)), nil
 }
 
-// copyParquet appends every row of the Parquet file name to fw, conformed to
+// copyParquet appends every row of the Parquet file src to fw, conformed to
 // sc and, if mapRec is set, changed by it, and returns how many rows it
-// copied.
-func copyParquet(ctx context.Context, mem memory.Allocator, fw *pqarrow.FileWriter, sc *arrow.Schema, name string,
+// copied. It closes src.
+func copyParquet(ctx context.Context, mem memory.Allocator, fw *pqarrow.FileWriter, sc *arrow.Schema, src treeFile,
 	mapRec func(arrow.RecordBatch) (arrow.RecordBatch, error)) (int64, error) {
-	rdr, err := file.OpenParquetFile(name, false, file.WithReadProps(parquet.NewReaderProperties(mem)))
+	rdr, err := file.NewParquetReader(src, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
-		return 0, err
+		return 0, errors.Join(err, src.Close())
 	}
 	defer rdr.Close()
 	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: readBatchRows}, mem)

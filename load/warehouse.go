@@ -17,6 +17,13 @@
 // half-written file, because every file is written under .staging, fsynced and
 // renamed into place.
 //
+// ParquetDir may instead be a bucket and prefix (s3://, gs://, azblob://):
+// the same layout without .staging and .compact, written through
+// gocloud.dev/blob. The storage behind the datasets is a tree (tree.go):
+// dirTree keeps the rename protocol described here, bucketTree replaces
+// rename by unique keys, conditional writes and the manifest (see its doc
+// for what a reader listing the prefix can see).
+//
 // # Exactly once
 //
 // A fact row is stored at most once per id in each sink, and a watermark is
@@ -65,8 +72,13 @@ type Options struct {
 	// DuckDBPath is the DuckDB database file, e.g. warehouse/gitlab.duckdb.
 	// Missing parent directories are created.
 	DuckDBPath string
-	// ParquetDir is the root of the Parquet datasets, e.g. warehouse/parquet.
+	// ParquetDir is the root of the Parquet datasets: a directory, e.g.
+	// warehouse/parquet, or a bucket and prefix, s3://bucket/prefix,
+	// gs://bucket/prefix or azblob://container/prefix (see bucketTree).
 	ParquetDir string
+	// ObjectStore reaches an S3-compatible server for an s3:// ParquetDir;
+	// zero for AWS itself, ignored for other locations.
+	ObjectStore ObjectStore
 	// RunID identifies this run in _labtrail_* tables and in Parquet file
 	// names (characters other than [A-Za-z0-9._-] are replaced by '_' in
 	// names). Empty means a generated id (UTC time plus random suffix).
@@ -85,6 +97,17 @@ type Options struct {
 	// opener that writes (a run, compact) must pass the config's, or the
 	// views would lose its stages until the next run.
 	Views ViewOptions
+	// Previous are the DuckDB files of this warehouse's earlier shard
+	// layouts (labtrail run --shard K/N with another N), attached
+	// read-only: their fact rows count as stored, so that a row stored
+	// under the old layout is never stored again, and the watermarks,
+	// windows and availability of the scopes Adopt accepts are copied
+	// from them where theirs are newer. A file another process is writing
+	// makes Open fail. Nothing is ever written to them.
+	Previous []string
+	// Adopt reports whether this warehouse reads the scope (a scope key
+	// such as "project:42"); nil adopts nothing.
+	Adopt func(scope string) bool
 	// Iceberg, when set, also writes every table to Apache Iceberg (see
 	// iceberg.go and iceberg_facts.go for the protocol).
 	Iceberg *IcebergOptions
@@ -185,7 +208,11 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 		return nil, fmt.Errorf("load: opening %s: %w", w.duckPath, err)
 	}
 	w.duck = &duckSink{conn: w.conn, runID: w.runID, at: w.at}
-	w.parquet = &parquetSink{dir: w.parquetDir, alloc: w.alloc, nextName: w.nextFileName}
+	tr, err := openTree(ctx, opts, encoder{alloc: w.alloc}, w.at, w.log)
+	if err != nil {
+		return nil, err
+	}
+	w.parquet = &parquetSink{tree: tr, alloc: w.alloc, nextName: w.nextFileName}
 	w.sinks = []sink{w.parquet, w.duck}
 
 	if err := w.duck.ensureTables(ctx, schemas.All()); err != nil {
@@ -194,10 +221,10 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	if err := CreateViews(ctx, w.db, opts.Views); err != nil {
 		return nil, err
 	}
-	if err := fsx.MkdirAll(w.parquetDir, 0o755); err != nil {
-		return nil, fmt.Errorf("load: creating %s: %w", w.parquetDir, err)
+	if err := w.attachPrevious(ctx, opts); err != nil {
+		return nil, err
 	}
-	if err := claimParquetDir(w.parquetDir, w.duckPath); err != nil {
+	if err := tr.claim(ctx, w.conn, w.duckPath); err != nil {
 		return nil, err
 	}
 	if err := w.reconcile(ctx); err != nil {
@@ -264,6 +291,12 @@ func (w *Warehouse) release() error {
 		if err := w.db.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("load: closing %s: %w", w.duckPath, err))
 		}
+	}
+	if w.parquet != nil {
+		if err := w.parquet.tree.close(); err != nil {
+			errs = append(errs, fmt.Errorf("load: closing %s: %w", w.parquet.tree, err))
+		}
+		w.parquet = nil
 	}
 	if w.lock != nil {
 		if err := w.lock.Unlock(); err != nil {

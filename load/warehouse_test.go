@@ -15,8 +15,9 @@ import (
 	"github.com/labtrail/labtrail/schemas"
 )
 
-func TestRoundTrip(t *testing.T) {
-	e := newEnv(t)
+func TestRoundTrip(t *testing.T) { forEachTree(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	w := e.open("run1")
 	defer e.close(w)
@@ -137,8 +138,9 @@ func prefixAll(prefix string, s []string) []string {
 	return out
 }
 
-func TestIdempotence(t *testing.T) {
-	e := newEnv(t)
+func TestIdempotence(t *testing.T) { forEachTree(t, testIdempotence) }
+
+func testIdempotence(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	w := e.open("run1")
 	defer e.close(w)
@@ -229,8 +231,9 @@ func TestIdempotence(t *testing.T) {
 	}
 }
 
-func TestConcurrentAppends(t *testing.T) {
-	e := newEnv(t)
+func TestConcurrentAppends(t *testing.T) { forEachTree(t, testConcurrentAppends) }
+
+func testConcurrentAppends(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	w := e.open("run1")
 	defer e.close(w)
@@ -324,8 +327,9 @@ func TestLock(t *testing.T) {
 // TestCrashRecovery leaves behind what a crash between the rename of a
 // batch's files and the DuckDB COMMIT leaves (files no manifest row owns),
 // plus junk in .staging, and checks that the next Open removes them.
-func TestCrashRecovery(t *testing.T) {
-	e := newEnv(t)
+func TestCrashRecovery(t *testing.T) { forEachTree(t, testCrashRecovery) }
+
+func testCrashRecovery(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	w := e.open("run1")
 	e.mustAppend(w, schemas.Events, events(t, "2024-03-01T00:00:00Z", 1, 2, 3))
@@ -340,8 +344,9 @@ func TestCrashRecovery(t *testing.T) {
 		if point != "commit duckdb" {
 			return nil
 		}
-		for _, f := range parquetFiles(t, e.pq()) {
-			b, err := os.ReadFile(filepath.Join(e.pq(), f))
+		pq := e.pq()
+		for _, f := range parquetFiles(t, pq) {
+			b, err := os.ReadFile(filepath.Join(pq, f))
 			if err != nil {
 				return err
 			}
@@ -356,16 +361,21 @@ func TestCrashRecovery(t *testing.T) {
 	w.hook = nil
 	e.close(w)
 	for f, b := range snapshot {
-		if err := os.WriteFile(filepath.Join(e.pq(), f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		e.putTreeFile(f, b)
 	}
-	// Junk in .staging, an orphan in a partition of its own, a copy of a
-	// committed file (same rows under another name).
-	mustWrite(t, filepath.Join(e.pq(), ".staging", "events", "created_month=2024-03", "run1-000099.parquet"), "half a file")
-	mustWrite(t, filepath.Join(e.pq(), ".staging", "junk"), "junk")
-	committed := parquetFiles(t, filepath.Join(e.pq(), "events"))
-	copyFile(t, filepath.Join(e.pq(), "events", committed[0]), filepath.Join(e.pq(), "events", "created_month=2030-01", "crashed-000001.parquet"))
+	// Junk in .staging (a directory's only), an orphan in a partition of
+	// its own, a copy of a committed file (same rows under another name).
+	if e.s3 == nil {
+		mustWrite(t, filepath.Join(e.pq(), ".staging", "events", "created_month=2024-03", "run1-000099.parquet"), "half a file")
+		mustWrite(t, filepath.Join(e.pq(), ".staging", "junk"), "junk")
+	}
+	pq := e.pq()
+	committed := parquetFiles(t, filepath.Join(pq, "events"))
+	b, err := os.ReadFile(filepath.Join(pq, "events", committed[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.putTreeFile("events/created_month=2030-01/crashed-000001.parquet", b)
 
 	mem := memDB(t)
 	if n := queryInt(t, mem, "SELECT count(*) - count(DISTINCT id) FROM "+e.parquetGlob("events")); n == 0 {
@@ -417,7 +427,10 @@ func copyFile(t *testing.T, from, to string) {
 }
 
 func TestFileNamesDoNotCollideAcrossOpens(t *testing.T) {
-	e := newEnv(t)
+	forEachTree(t, testFileNamesDoNotCollideAcrossOpens)
+}
+
+func testFileNamesDoNotCollideAcrossOpens(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	// The same run id twice (a caller reusing ids) must not overwrite files.
 	for i := range 3 {
@@ -503,8 +516,9 @@ func TestRecordRunAndReadOnly(t *testing.T) {
 	}
 }
 
-func TestContextCancelled(t *testing.T) {
-	e := newEnv(t)
+func TestContextCancelled(t *testing.T) { forEachTree(t, testContextCancelled) }
+
+func testContextCancelled(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	w := e.open("run1")
 	defer e.close(w)

@@ -30,7 +30,7 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return exitUsage
 	}
-	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
+	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: "compact-" + pipeline.NewRunID(time.Now()), Logger: log, RedactInternalNotes: !cfg.Warehouse.KeepsInternalNotes(),
 		Views: pipeline.ViewOptions(cfg), Iceberg: pipeline.IcebergOptions(cfg, os.LookupEnv)})
 	if err != nil {

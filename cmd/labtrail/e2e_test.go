@@ -38,6 +38,7 @@ type e2e struct {
 	fake *gitlabfake.Server
 	dir  string
 	cfg  string
+	pq   string // the Parquet tree checkExact reads: wh/parquet, or a bucket's copy
 }
 
 func newE2E(t *testing.T, opts gitlabfake.Options) *e2e {
@@ -75,7 +76,7 @@ pipelines:
 	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &e2e{t: t, fake: fake, dir: dir, cfg: cfg}
+	return &e2e{t: t, fake: fake, dir: dir, cfg: cfg, pq: filepath.Join(dir, "wh/parquet")}
 }
 
 // cmd prepares labtrail with args; token is the value of E2E_GITLAB_TOKEN.
@@ -128,7 +129,7 @@ func (e *e2e) checkExact() {
 	}
 	defer db.Close()
 	d := e.fake.Data()
-	wt.CheckExact(e.t, db, filepath.Join(e.dir, "wh/parquet"), d,
+	wt.CheckExact(e.t, db, e.pq, d,
 		wt.ScopeOf(d, []string{"acme"}, []string{"freeorg/tool"}, []string{"alice", "root"}))
 	wt.CheckDimensions(e.t, db)
 }

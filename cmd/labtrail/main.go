@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/labtrail/labtrail/internal/config"
+	"github.com/labtrail/labtrail/internal/pipeline"
 	"github.com/labtrail/labtrail/load"
 )
 
@@ -44,6 +45,9 @@ Usage:
   labtrail sql      -c FILE [--format table|csv|json] [QUERY]
   labtrail compact  -c FILE
   labtrail version
+
+Every command but version takes --shard K/N (default $LABTRAIL_SHARD): the
+work and the state of shard K (from 0) of N; see the README.
 `
 
 func main() {
@@ -109,6 +113,25 @@ type common struct {
 	config    string
 	logFormat string
 	quiet     bool
+	shard     string
+}
+
+// shardEnv names the environment variable --shard falls back to, so that a
+// Kubernetes Indexed Job can set it from JOB_COMPLETION_INDEX.
+const shardEnv = "LABTRAIL_SHARD"
+
+// sharding returns the shard the command works on: --shard, else
+// LABTRAIL_SHARD, else the whole (unsharded) warehouse.
+func (c common) sharding() (pipeline.Shard, error) {
+	s, from := c.shard, "--shard"
+	if s == "" {
+		s, from = os.Getenv(shardEnv), shardEnv
+	}
+	sh, err := pipeline.ParseShard(s)
+	if err != nil {
+		return sh, fmt.Errorf("%s: %w", from, err)
+	}
+	return sh, nil
 }
 
 func newFlagSet(name string, stderr io.Writer, c *common) *flag.FlagSet {
@@ -118,6 +141,7 @@ func newFlagSet(name string, stderr io.Writer, c *common) *flag.FlagSet {
 	fs.StringVar(&c.config, "c", "pipelines.yaml", "config file (shorthand)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.quiet, "quiet", false, "only warnings and errors; no progress")
+	fs.StringVar(&c.shard, "shard", "", "K/N: work on shard K (from 0) of N, with its own state (default $"+shardEnv+")")
 	return fs
 }
 
@@ -164,13 +188,17 @@ func oneLine(stderr io.Writer, err error) {
 }
 
 // load loads the config, looking environment variables up with env, and
-// prints every problem with its YAML path when it is not valid.
+// prints every problem with its YAML path when it is not valid. With a
+// shard, the warehouse paths are the shard's own (Shard.StatePaths).
 func (c common) load(stderr io.Writer, env func(string) (string, bool)) (*config.Config, error) {
+	sh, shErr := c.sharding()
 	cfg, err := config.Load(c.config, env)
-	if err != nil {
+	if err = errors.Join(err, shErr); err != nil {
 		fmt.Fprintf(stderr, "%s is not valid:\n%v\n", c.config, err)
+		return nil, err
 	}
-	return cfg, err
+	cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet)
+	return cfg, nil
 }
 
 // loadWithoutToken loads the config for commands that only touch the

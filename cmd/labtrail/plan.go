@@ -39,7 +39,8 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		oneLine(stderr, err)
 		return exitUsage
 	}
-	plan, err := pipeline.Planner{Config: cfg, Token: cfg.GitLab.Token(os.LookupEnv), Log: log}.Plan(ctx)
+	shard, _ := c.sharding() // checked by load
+	plan, err := pipeline.Planner{Config: cfg, Token: cfg.GitLab.Token(os.LookupEnv), Log: log, Shard: shard}.Plan(ctx)
 	if err != nil {
 		oneLine(stderr, err)
 		switch {

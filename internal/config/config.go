@@ -55,8 +55,15 @@ func (g GitLab) Token(env func(string) (string, bool)) string {
 // Warehouse is the `warehouse:` section. Relative paths are resolved
 // against the config file's directory.
 type Warehouse struct {
-	DuckDB  string
+	DuckDB string
+	// Parquet is a local directory or an object store location:
+	// s3://bucket/prefix, gs://bucket/prefix or azblob://container/prefix.
 	Parquet string
+	// ObjectStore reaches an S3-compatible server (MinIO, Ceph, R2,
+	// Versity) for an s3:// Parquet; zero when not given (AWS itself).
+	// Credentials are never configured here: each provider's standard
+	// chain supplies them.
+	ObjectStore ObjectStore
 	// InternalNotes is a warehouse setting, not a pipeline's: the
 	// warehouse (above all its Parquet directory) is the audience
 	// boundary, and it stores each event once whichever pipeline read it
@@ -70,6 +77,23 @@ type Warehouse struct {
 	WorkflowLabelPrefix string
 	// Iceberg, when set, also writes every table to Iceberg (iceberg.go).
 	Iceberg *Iceberg
+}
+
+// ObjectStore is `warehouse.object_store`. Its fields match
+// load.ObjectStore, so that the one converts to the other.
+type ObjectStore struct {
+	Endpoint  string // http(s) URL of the server, no credentials
+	Region    string
+	PathStyle bool // bucket in the path (http://host/bucket/key), not the host name
+}
+
+// objectSchemes are the schemes warehouse.parquet accepts besides a path.
+var objectSchemes = []string{"s3", "gs", "azblob"}
+
+// IsObjectStore reports whether p names a bucket rather than a directory.
+func IsObjectStore(p string) bool {
+	scheme, _, ok := strings.Cut(p, "://")
+	return ok && slices.Contains(objectSchemes, scheme)
 }
 
 // KeepsInternalNotes reports whether internal notes' bodies are stored;
@@ -196,7 +220,9 @@ func Load(path string, env func(string) (string, bool)) (*Config, error) {
 	}
 	dir := dirOf(path)
 	c.Warehouse.DuckDB = resolve(dir, c.Warehouse.DuckDB)
-	c.Warehouse.Parquet = resolve(dir, c.Warehouse.Parquet)
+	if !IsObjectStore(c.Warehouse.Parquet) {
+		c.Warehouse.Parquet = resolve(dir, c.Warehouse.Parquet)
+	}
 	resolveIceberg(dir, c.Warehouse.Iceberg)
 	return c, nil
 }
@@ -225,7 +251,12 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 // decoder walks the YAML tree by hand: yaml.v3's KnownFields reports
 // unknown keys by line only and stops at the first type error, while users
 // need every problem named by its path.
-type decoder struct{ errs []error }
+type decoder struct {
+	errs []error
+	// objectStore is the path of warehouse.object_store when the file
+	// gives it, for the check that warehouse.parquet is then s3://.
+	objectStore string
+}
 
 func (d *decoder) errf(path, format string, args ...any) {
 	if path == "" {
@@ -266,8 +297,11 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		case "gitlab":
 			d.gitlab(p, v, &c.GitLab)
 		case "warehouse":
-			d.mapping(p, v, []string{"duckdb", "parquet", "internal_notes", "workflow_label_prefix", "iceberg"}, func(k string, v *yaml.Node, p string) {
+			d.mapping(p, v, []string{"duckdb", "parquet", "object_store", "internal_notes", "workflow_label_prefix", "iceberg"}, func(k string, v *yaml.Node, p string) {
 				switch k {
+				case "object_store":
+					d.objectStore = p
+					d.objectStoreBlock(p, v, &c.Warehouse.ObjectStore)
 				case "duckdb":
 					c.Warehouse.DuckDB = d.str(p, v)
 				case "parquet":
@@ -299,6 +333,65 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 			}
 		}
 	})
+}
+
+func (d *decoder) objectStoreBlock(path string, n *yaml.Node, o *ObjectStore) {
+	d.mapping(path, n, []string{"endpoint", "region", "path_style"}, func(k string, v *yaml.Node, p string) {
+		switch k {
+		case "endpoint":
+			o.Endpoint = d.str(p, v)
+			u, err := url.Parse(o.Endpoint)
+			switch {
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+				d.errf(p, "not an http(s) URL: %q", o.Endpoint)
+			case u.User != nil:
+				d.errf(p, "must not carry credentials; they come from the AWS credential chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, shared config, workload identity)")
+			case u.RawQuery != "" || u.Fragment != "":
+				d.errf(p, "must not have a query or fragment (%s://%s%s?…)", u.Scheme, u.Host, u.Path)
+			}
+		case "region":
+			if o.Region = d.str(p, v); !regionRE.MatchString(o.Region) && v.Kind == yaml.ScalarNode {
+				d.errf(p, "must be a region name like us-east-1, got %q", o.Region)
+			}
+		case "path_style":
+			o.PathStyle = d.boolean(p, v)
+		}
+	})
+}
+
+var (
+	regionRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	s3BucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+)
+
+// validateParquet checks warehouse.parquet when it names a bucket, and
+// that warehouse.object_store goes with an s3:// one.
+func (d *decoder) validateParquet(w Warehouse) {
+	const path = "warehouse.parquet"
+	scheme, _, isURL := strings.Cut(w.Parquet, "://")
+	if isURL && !slices.Contains(objectSchemes, scheme) {
+		d.errf(path, "unknown scheme %q (want s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix or a local path)", scheme)
+		return
+	}
+	if d.objectStore != "" && scheme != "s3" {
+		d.errf(d.objectStore, "applies only to an s3:// warehouse.parquet (an S3-compatible server), not %q", w.Parquet)
+	}
+	if !isURL {
+		return
+	}
+	u, err := url.Parse(w.Parquet)
+	switch {
+	case err != nil:
+		d.errf(path, "not a valid URL: %q", w.Parquet)
+	case u.User != nil:
+		d.errf(path, "must not carry credentials; they come from the provider's standard chain (environment, shared config, workload identity)")
+	case u.RawQuery != "" || u.Fragment != "":
+		d.errf(path, "must not have a query or fragment (%s://%s%s?…); an S3-compatible server is set in warehouse.object_store", u.Scheme, u.Host, u.Path)
+	case u.Host == "":
+		d.errf(path, "names no bucket: want %s://bucket/prefix, got %q", scheme, w.Parquet)
+	case scheme == "s3" && !s3BucketRE.MatchString(u.Host):
+		d.errf(path, "%q is not a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')", u.Host)
+	}
 }
 
 func (d *decoder) gitlab(path string, n *yaml.Node, g *GitLab) {
@@ -496,6 +589,7 @@ func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
 		d.errf("gitlab.token_env", "environment variable %s holds a control character (byte %d of the token, %s); remove it (a pasted CR or LF?)",
 			c.GitLab.TokenEnv, i+1, controlName(tok[i:]))
 	}
+	d.validateParquet(c.Warehouse)
 	if len(c.Pipelines) == 0 {
 		d.errf("pipelines", "at least one pipeline is required")
 	}

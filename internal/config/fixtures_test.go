@@ -99,8 +99,10 @@ var fixtures = []fixture{
 			URL: "https://gitlab.example.com", TokenEnv: "LABTRAIL_GITLAB_TOKEN", Concurrency: 4, RequestsPerSecond: 12.5,
 			MaxAttempts: 3, Timeout: 90 * time.Second, MaxResponseBytes: 16 << 20, MaxPages: 5000, MaxWait: 2 * time.Minute,
 		},
-		Warehouse: Warehouse{DuckDB: "testdata/data/gitlab.duckdb", Parquet: "/srv/labtrail/parquet", InternalNotes: InternalNotesKeep,
-			WorkflowLabelPrefix: "stage/", Iceberg: &Iceberg{Catalog: IcebergSQL, URI: "postgres://labtrail@127.0.0.1:5432/lake",
+		Warehouse: Warehouse{DuckDB: "testdata/data/gitlab.duckdb", Parquet: "s3://labtrail-warehouse/gitlab/parquet",
+			ObjectStore:   ObjectStore{Endpoint: "https://minio.example.com:9000", Region: "eu-central-1", PathStyle: true},
+			InternalNotes: InternalNotesKeep, WorkflowLabelPrefix: "stage/",
+			Iceberg: &Iceberg{Catalog: IcebergSQL, URI: "postgres://labtrail@127.0.0.1:5432/lake",
 				Warehouse: "s3://bucket/lake", Namespace: "gitlab", SnapshotRetention: 72 * time.Hour}},
 		Pipelines: []Pipeline{{
 			Name:        "platform",
@@ -191,6 +193,47 @@ var fixtures = []fixture{
 		g.Concurrency, g.MaxAttempts, g.MaxResponseBytes, g.MaxPages = 64, 100, 1<<32, 100_000_000
 	})},
 
+	{file: "object-store.good.yml", want: with(func(c *Config) {
+		c.Warehouse.Parquet = "s3://labtrail/gitlab/parquet"
+		c.Warehouse.ObjectStore = ObjectStore{Endpoint: "http://127.0.0.1:7070", Region: "us-east-1", PathStyle: true}
+	})},
+	{file: "object-urls.good.yml", want: with(func(c *Config) { c.Warehouse.Parquet = "gs://acme-warehouse/labtrail" })},
+
+	// Bad: the Parquet tree on object storage.
+	{file: "parquet-url.bad.yml", errs: []string{
+		`warehouse.parquet: unknown scheme "ftp" (want s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix or a local path)`,
+	}},
+	{file: "parquet-bad-url.bad.yml", errs: []string{
+		`warehouse.parquet: not a valid URL: "s3://labtrail/%zz"`,
+	}},
+	{file: "parquet-no-bucket.bad.yml", errs: []string{
+		`warehouse.parquet: names no bucket: want s3://bucket/prefix, got "s3:///parquet"`,
+	}},
+	{file: "parquet-credentials.bad.yml", errs: []string{
+		"warehouse.parquet: must not carry credentials; they come from the provider's standard chain (environment, shared config, workload identity)",
+	}},
+	{file: "parquet-query.bad.yml", errs: []string{
+		"warehouse.parquet: must not have a query or fragment (s3://labtrail/parquet?…); an S3-compatible server is set in warehouse.object_store",
+	}},
+	{file: "parquet-bucket-name.bad.yml", errs: []string{
+		`warehouse.parquet: "Labtrail_Data" is not a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' and '-')`,
+	}},
+	{file: "object-store.bad.yml", errs: []string{
+		`warehouse.object_store.endpoint: not an http(s) URL: "127.0.0.1:7070"`,
+		`warehouse.object_store.region: must be a region name like us-east-1, got "US East"`,
+		`warehouse.object_store.path_style: must be true or false, got "yes"`,
+		"warehouse.object_store.access_key: unknown key (line 10; allowed: endpoint, region, path_style)",
+	}},
+	{file: "object-store-endpoint.bad.yml", errs: []string{
+		"warehouse.object_store.endpoint: must not carry credentials; they come from the AWS credential chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, shared config, workload identity)",
+	}},
+	{file: "object-store-endpoint-query.bad.yml", errs: []string{
+		"warehouse.object_store.endpoint: must not have a query or fragment (https://s3.example.com/?…)",
+	}},
+	{file: "object-store-not-s3.bad.yml", errs: []string{
+		`warehouse.object_store: applies only to an s3:// warehouse.parquet (an S3-compatible server), not "gs://acme-warehouse/labtrail"`,
+	}},
+
 	// Bad: the file as a whole.
 	{file: "empty.bad.yml", errs: []string{"config: file is empty"}},
 	{file: "syntax.bad.yml", errs: []string{"config: not valid YAML: yaml: line 3: found character that cannot start any token"}},
@@ -214,7 +257,7 @@ var fixtures = []fixture{
 	}},
 	{file: "unknown-key-root.bad.yml", errs: []string{"version: unknown key (line 3; allowed: gitlab, warehouse, pipelines)"}},
 	{file: "unknown-key-gitlab.bad.yml", errs: []string{"gitlab.requests_per_sec: unknown key (line 3; allowed: " + gitlabKeys + ")"}},
-	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet, internal_notes, workflow_label_prefix, iceberg)"}},
+	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet, object_store, internal_notes, workflow_label_prefix, iceberg)"}},
 	{file: "unknown-key-pipeline.bad.yml", errs: []string{
 		"pipelines[0].until: unknown key (line 7; allowed: name, projects, groups, users, current_user, streams, audit_events, instance_audit_events, since, overlap, stages)",
 	}},

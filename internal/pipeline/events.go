@@ -36,10 +36,13 @@ const day = 24 * time.Hour
 // finished, and those of its last batch; the watermark moves only when
 // every window is stored. The window that reaches today is never recorded: rows can still
 // arrive in it.
-func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource) unit {
+//
+// keep, when not nil, chooses the rows to store (see scopes.keepEvent);
+// the others still count as read, for windows and the watermark.
+func (r *Runner) eventsUnit(pl config.Pipeline, src extract.EventSource, keep func(*extract.Event) bool) unit {
 	key := load.WatermarkKey{Pipeline: pl.Name, Scope: src.String(), Stream: schemas.EventsStream.Name()}
 	return r.windowedUnit(pl, key, schemas.Events, func(ctx context.Context, w *windowed, from time.Time, done []load.Window) error {
-		u := &eventsRun{windowed: w, src: src}
+		u := &eventsRun{windowed: w, src: src, keep: keep}
 		first := from.UTC().Truncate(day).AddDate(0, 0, 1-eventsOverlapDays)
 		return u.run(ctx, remaining(first, done))
 	})
@@ -65,7 +68,8 @@ func remaining(first time.Time, done []load.Window) []extract.DayWindow {
 // eventsRun is one run of an events unit.
 type eventsRun struct {
 	*windowed
-	src extract.EventSource
+	src  extract.EventSource
+	keep func(*extract.Event) bool // nil keeps every row
 }
 
 func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error {
@@ -87,7 +91,11 @@ func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.Da
 		return len(parts) > 1
 	}, func(evs []extract.Event) error {
 		return addPage(ctx, u.windowed, evs, func(e *extract.Event) time.Time { return e.CreatedAt },
-			func(e *extract.Event) { transform.AppendEvent(u.b, u.refs, e) }, &newest)
+			func(e *extract.Event) {
+				if u.keep == nil || u.keep(e) {
+					transform.AppendEvent(u.b, u.refs, e)
+				}
+			}, &newest)
 	})
 	if err != nil || !split {
 		parts = nil

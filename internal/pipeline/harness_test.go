@@ -107,7 +107,9 @@ func (h *harness) runWith(ctx context.Context, tweak func(*Job)) (Result, *extra
 	if err != nil {
 		h.t.Fatalf("job did not start: %v", err)
 	}
+	h.mu.Lock()
 	h.last = rep
+	h.mu.Unlock()
 	mem.AssertSize(h.t, 0)
 	return Result{Rows: rep.Record.Rows, Failures: rep.Failures, FutureRows: rep.Record.FutureRows}, client, rep.Err
 }

@@ -12,7 +12,9 @@ const (
 	envIcebergToken      = "LABTRAIL_ICEBERG_TOKEN"      // a bearer token
 )
 
-// IcebergOptions maps warehouse.iceberg to load's options, with a REST
+// IcebergOptions maps warehouse.iceberg to load's options (an s3://
+// Iceberg warehouse is reached like the Parquet tree, through
+// warehouse.object_store), with a REST
 // catalog's credentials from env (nil env: none); nil when the config has
 // no Iceberg section, so a warehouse without it never touches Iceberg.
 func IcebergOptions(cfg *config.Config, env func(string) (string, bool)) *load.IcebergOptions {
@@ -22,7 +24,7 @@ func IcebergOptions(cfg *config.Config, env func(string) (string, bool)) *load.I
 	}
 	o := &load.IcebergOptions{
 		Catalog: string(ice.Catalog), URI: ice.URI, Warehouse: ice.Warehouse, Namespace: ice.Namespace,
-		SnapshotRetention: ice.SnapshotRetention,
+		SnapshotRetention: ice.SnapshotRetention, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 	}
 	if env != nil {
 		o.Credential, _ = env(envIcebergCredential)

@@ -51,6 +51,10 @@ type Job struct {
 	Watch func(*extract.Client) (stop func())
 	// RunID names the run; empty generates one.
 	RunID string
+	// Shard is this process's part of a sharded run (see Shard). The
+	// caller has already pointed Config's warehouse at the shard's own
+	// state (Shard.StatePaths).
+	Shard Shard
 	// Tuning that only tests change; zero is the production value.
 	BatchRows     int           // see Runner.BatchRows
 	MaxParentRows int           // see Runner.MaxParentRows
@@ -94,9 +98,16 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	}
 	cfg := j.Config
 	keepNotes := cfg.Warehouse.KeepsInternalNotes()
-	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet,
+	previous, err := j.Shard.OtherLayouts(cfg.Warehouse.DuckDB)
+	if err != nil {
+		return Report{}, red.Wrap(err)
+	}
+	if len(previous) > 0 {
+		log.Info("reading the state of earlier shard layouts: their rows count as stored, their watermarks carry over", "files", previous)
+	}
+	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg),
-		Iceberg: IcebergOptions(cfg, j.Env)})
+		Previous: previous, Adopt: j.Shard.ownsScope, Iceberg: IcebergOptions(cfg, j.Env)})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}
@@ -113,8 +124,8 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	}
 	runner := &Runner{Client: client, Warehouse: wh, Mem: mem, Log: log, Counters: j.Counters, Refresh: refresh,
 		Meta:        transform.Meta{RunID: rec.RunID, ExtractedAt: rec.Start, KeepInternalNotes: keepNotes},
-		Concurrency: cfg.GitLab.Concurrency, BatchRows: j.BatchRows, MaxParentRows: j.MaxParentRows}
-	log.Info("run started", "pipelines", len(cfg.Pipelines), "gitlab", cfg.GitLab.URL)
+		Concurrency: cfg.GitLab.Concurrency, BatchRows: j.BatchRows, MaxParentRows: j.MaxParentRows, Shard: j.Shard}
+	log.Info("run started", "pipelines", len(cfg.Pipelines), "gitlab", cfg.GitLab.URL, "shard", j.Shard.String())
 	stop := func() {}
 	if j.Watch != nil {
 		stop = j.Watch(client)

@@ -157,6 +157,9 @@ type Planner struct {
 	Log *slog.Logger
 	// BackoffBase: see extract.Options; tests shorten it.
 	BackoffBase time.Duration
+	// Shard plans one shard's part of a sharded run (see Shard); zero
+	// plans the whole run.
+	Shard Shard
 }
 
 // Plan makes the plan. It fails only when it cannot start (the warehouse
@@ -171,7 +174,7 @@ func (j Planner) Plan(ctx context.Context) (Plan, error) {
 	}
 	log = slog.New(red.Handler(log.Handler()))
 	cfg := j.Config
-	st, err := readPlanState(ctx, cfg.Warehouse.DuckDB)
+	st, err := readPlanState(ctx, cfg.Warehouse.DuckDB, j.Shard)
 	if err != nil {
 		return Plan{}, red.Wrap(err)
 	}
@@ -180,7 +183,7 @@ func (j Planner) Plan(ctx context.Context) (Plan, error) {
 	if err != nil {
 		return Plan{}, red.Wrap(err)
 	}
-	p := &planner{c: c, red: red, concurrency: cfg.GitLab.Concurrency, state: st}
+	p := &planner{c: c, red: red, concurrency: cfg.GitLab.Concurrency, state: st, shard: j.Shard}
 	out := Plan{FirstRun: len(st.marks) == 0, Concurrency: cfg.GitLab.Concurrency, Pipelines: []PipelinePlan{}}
 	for _, pl := range cfg.Pipelines {
 		pp, err := p.pipeline(ctx, pl)
@@ -205,25 +208,39 @@ type planState struct {
 
 // readPlanState reads the warehouse at path read-only; a missing file is
 // an empty warehouse.
-func readPlanState(ctx context.Context, path string) (planState, error) {
+func readPlanState(ctx context.Context, path string, sh Shard) (planState, error) {
 	st := planState{marks: map[load.WatermarkKey]time.Time{}, avail: map[load.WatermarkKey]load.Availability{}}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	db, err := load.OpenReadOnly(ctx, path)
+	previous, err := sh.OtherLayouts(path)
 	if err != nil {
 		return st, err
 	}
-	defer db.Close()
-	s, err := load.ReadStatus(ctx, db, 0)
-	if err != nil {
-		return st, err
-	}
-	for _, m := range s.Watermarks {
-		st.marks[m.WatermarkKey] = m.Value
-	}
-	for _, a := range s.Availability {
-		st.avail[a.WatermarkKey] = a
+	// A run adopts the state of the scopes it owns from earlier shard
+	// layouts where it is newer (load.Options.Previous); so does the plan.
+	for i, p := range append([]string{path}, previous...) {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		db, err := load.OpenReadOnly(ctx, p)
+		if err != nil {
+			return st, err
+		}
+		s, err := load.ReadStatus(ctx, db, 0)
+		db.Close()
+		if err != nil {
+			return st, err
+		}
+		for _, m := range s.Watermarks {
+			if cur, ok := st.marks[m.WatermarkKey]; !ok || (i > 0 && sh.ownsScope(m.Scope) && m.Value.After(cur)) {
+				if i == 0 || sh.ownsScope(m.Scope) {
+					st.marks[m.WatermarkKey] = m.Value
+				}
+			}
+		}
+		for _, a := range s.Availability {
+			if _, ok := st.avail[a.WatermarkKey]; !ok && (i == 0 || sh.ownsScope(a.Scope)) {
+				st.avail[a.WatermarkKey] = a
+			}
+		}
 	}
 	return st, nil
 }
@@ -233,6 +250,7 @@ type planner struct {
 	red         *redact.Redactor
 	concurrency int
 	state       planState
+	shard       Shard
 
 	mu        sync.Mutex
 	latencies map[string][]time.Duration // by request class: events, listings, resource_events
@@ -298,7 +316,7 @@ func (p *planner) each(ctx context.Context, jobs []func(context.Context) error) 
 // every listing (phase 1), reads a few parents' events (phase 2) and adds
 // it all up.
 func (p *planner) pipeline(ctx context.Context, pl config.Pipeline) (PipelinePlan, error) {
-	r := &Runner{Client: p.c, Log: slog.New(slog.DiscardHandler), Concurrency: p.concurrency}
+	r := &Runner{Client: p.c, Log: slog.New(slog.DiscardHandler), Concurrency: p.concurrency, Shard: p.shard}
 	before := p.c.Stats.Requests.Load()
 	s, err := r.resolve(ctx, pl)
 	if err != nil {
@@ -387,7 +405,7 @@ func newScopePlans(pl config.Pipeline, s *scopes) *scopePlans {
 	for _, p := range s.projects {
 		sp.get(schemas.ScopeProject.Key(p.ID)).Name = p.PathWithNamespace
 	}
-	for _, g := range epicGroups(s.groups) {
+	for _, g := range s.epicGroups {
 		sp.get(schemas.ScopeGroup.Key(g.ID)).Name = g.FullPath
 	}
 	for _, u := range s.users {
@@ -396,12 +414,17 @@ func newScopePlans(pl config.Pipeline, s *scopes) *scopePlans {
 	if s.me != nil {
 		sp.get(schemas.ScopeCurrentUser.Key(0)).Name = s.me.Username
 	}
-	for _, g := range s.groups {
+	for _, p := range s.auditProjects {
+		if k := schemas.ScopeProject.Key(p.ID); sp.byKey[k] == nil && pl.HasStream(schemas.AuditEventsStream) {
+			sp.get(k).Name = p.PathWithNamespace // another shard's project, whose audit events the instance also lists
+		}
+	}
+	for _, g := range s.auditGroups {
 		if k := schemas.ScopeGroup.Key(g.ID); sp.byKey[k] == nil && pl.HasStream(schemas.AuditEventsStream) {
 			sp.get(k).Name = g.FullPath // a subgroup of another named group: read for its audit events only
 		}
 	}
-	if pl.InstanceAuditEvents && pl.HasStream(schemas.AuditEventsStream) {
+	if s.instance && pl.HasStream(schemas.AuditEventsStream) {
 		sp.get(schemas.ScopeInstance.Key(0)).Name = "(instance)"
 	}
 	return sp

@@ -55,7 +55,7 @@ func (p *planner) listingJobs(r *Runner, pl config.Pipeline, s *scopes) ([]*list
 	for _, pr := range s.projects {
 		owners[schemas.ScopeProject] = append(owners[schemas.ScopeProject], owner{pr.ID, pr.PathWithNamespace})
 	}
-	for _, g := range epicGroups(s.groups) {
+	for _, g := range s.epicGroups {
 		owners[schemas.ScopeGroup] = append(owners[schemas.ScopeGroup], owner{g.ID, g.FullPath})
 	}
 	var out []*listingJob

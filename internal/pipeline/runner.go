@@ -41,6 +41,9 @@ type Runner struct {
 	// far above any real issue's history.
 	MaxParentRows int
 	Counters      *Counters // may be nil
+	// Shard is this process's part of a sharded run; zero reads every
+	// scope.
+	Shard Shard
 	// Refresh names the parent tables (issues, merge_requests, epics) to
 	// list in full, from since, whatever their watermarks: their stored
 	// rows predate columns added since (load.Warehouse.Refreshes).

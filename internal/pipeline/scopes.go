@@ -19,6 +19,63 @@ type scopes struct {
 	users    []extract.User
 	me       *extract.User // the token's user, when current_user is set
 	seen     map[int64]bool
+	// epicGroups are the groups whose epics are read: see epicGroups.
+	epicGroups []extract.Group
+	// instance: the instance's audit events are read.
+	instance bool
+	// auditProjects and auditGroups are the scopes whose own audit
+	// events are read: see restrict.
+	auditProjects []extract.Project
+	auditGroups   []extract.Group
+	// elsewhere are the projects and groups (by scope key) pl reads that
+	// another shard reads: rows of theirs that a user's events or the
+	// instance's audit events also list are that shard's to store.
+	elsewhere map[string]bool
+}
+
+// restrict keeps what shard sh reads of s (see Shard): the projects and
+// groups it owns, and the users, current user and instance on shard 0.
+// epicGroups is decided over every named group first, so that a subgroup
+// on another shard than its parent is still read only through the parent.
+func (s *scopes) restrict(sh Shard) {
+	s.epicGroups = slices.DeleteFunc(epicGroups(s.groups), func(g extract.Group) bool { return !sh.owns(schemas.ScopeGroup, g.ID) })
+	instance := s.instance
+	if instance {
+		// The instance lists every project's and group's audit events:
+		// shard 0 reads them all, as one run does, since a project
+		// whose own listing is refused (Free) still has its rows listed
+		// by the instance.
+		s.auditProjects, s.auditGroups = s.projects, s.groups
+		if !sh.primary() {
+			s.auditProjects, s.auditGroups = nil, nil
+		}
+	}
+	s.elsewhere = map[string]bool{}
+	s.groups = slices.DeleteFunc(s.groups, func(g extract.Group) bool { return !s.owned(sh, schemas.ScopeGroup, g.ID) })
+	s.projects = slices.DeleteFunc(s.projects, func(p extract.Project) bool { return !s.owned(sh, schemas.ScopeProject, p.ID) })
+	if !sh.primary() {
+		s.users, s.me, s.instance = nil, nil, false
+	}
+	if !instance {
+		s.auditProjects, s.auditGroups = s.projects, s.groups
+	}
+}
+
+// owned reports whether sh reads the project or group id, and remembers
+// it in elsewhere when not.
+func (s *scopes) owned(sh Shard, kind schemas.ScopeKind, id int64) bool {
+	if sh.owns(kind, id) {
+		return true
+	}
+	s.elsewhere[kind.Key(id)] = true
+	return false
+}
+
+// keepEvent reports whether a user's or the current user's event is
+// stored by this shard: not when it belongs to a project another shard
+// reads, whose own events listing stores it.
+func (s *scopes) keepEvent(e *extract.Event) bool {
+	return e.ProjectID == nil || !s.elsewhere[schemas.ScopeProject.Key(*e.ProjectID)]
 }
 
 func (s *scopes) addProject(p extract.Project) {
@@ -67,7 +124,7 @@ func (r *Runner) plan(ctx context.Context, pl config.Pipeline) ([]unit, error) {
 // resolve looks up every project, group (with its projects) and user pl
 // names.
 func (r *Runner) resolve(ctx context.Context, pl config.Pipeline) (*scopes, error) {
-	s := &scopes{seen: map[int64]bool{}}
+	s := &scopes{seen: map[int64]bool{}, instance: pl.InstanceAuditEvents}
 	for _, ref := range pl.Projects {
 		p, err := r.Client.Project(ctx, ref.String())
 		if ok, err := r.resolved(ctx, pl, schemas.ScopeProject, ref.String(), err); !ok {
@@ -119,6 +176,7 @@ func (r *Runner) resolve(ctx context.Context, pl config.Pipeline) (*scopes, erro
 			s.me = &u
 		}
 	}
+	s.restrict(r.Shard)
 	return s, nil
 }
 
@@ -142,13 +200,13 @@ func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 	var units []unit
 	if pl.HasStream(schemas.EventsStream) {
 		for _, p := range s.projects {
-			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeProject, ID: p.ID}))
+			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeProject, ID: p.ID}, nil))
 		}
 		for _, u := range s.users {
-			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeUser, ID: u.ID}))
+			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeUser, ID: u.ID}, s.keepEvent))
 		}
 		if s.me != nil {
-			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeCurrentUser}))
+			units = append(units, r.eventsUnit(pl, extract.EventSource{Kind: schemas.ScopeCurrentUser}, s.keepEvent))
 		}
 	}
 	for _, sc := range auditScopes(pl, s) {
@@ -158,7 +216,7 @@ func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 	for _, p := range s.projects {
 		byScope[schemas.ScopeProject] = append(byScope[schemas.ScopeProject], p.ID)
 	}
-	for _, g := range epicGroups(s.groups) {
+	for _, g := range s.epicGroups {
 		byScope[schemas.ScopeGroup] = append(byScope[schemas.ScopeGroup], g.ID)
 	}
 	for _, sk := range []schemas.ScopeKind{schemas.ScopeProject, schemas.ScopeGroup} {
@@ -180,22 +238,22 @@ func (r *Runner) units(pl config.Pipeline, s *scopes) ([]unit, error) {
 // auditScopes are the scopes whose audit events pl reads: its projects
 // (named, and those of named groups), its named groups (a group's audit
 // events are its own, not its subgroups'), each once, and the instance
-// when asked.
+// when asked (and this is shard 0).
 func auditScopes(pl config.Pipeline, s *scopes) []extract.AuditScope {
 	if !pl.HasStream(schemas.AuditEventsStream) {
 		return nil
 	}
 	var out []extract.AuditScope
-	for _, p := range s.projects {
+	for _, p := range s.auditProjects {
 		out = append(out, extract.AuditScope{Kind: schemas.ScopeProject, ID: p.ID})
 	}
-	for _, g := range s.groups {
+	for _, g := range s.auditGroups {
 		sc := extract.AuditScope{Kind: schemas.ScopeGroup, ID: g.ID}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
-	if pl.InstanceAuditEvents {
+	if s.instance {
 		out = append(out, extract.AuditScope{Kind: schemas.ScopeInstance})
 	}
 	return out

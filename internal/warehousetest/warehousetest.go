@@ -35,6 +35,11 @@ type Scope struct {
 	// KeepInternalNotes is the warehouse's internal_notes: keep; false
 	// (the default, redact) expects internal notes' bodies to be null.
 	KeepInternalNotes bool
+	// ParquetFactsOnly compares only fact tables' Parquet files: the
+	// dimensions' files of a warehouse that moved to another shard layout
+	// hold the old layout's rows beside the new ones, and readers take
+	// the newest row per id (the README's rule), which a glob cannot.
+	ParquetFactsOnly bool
 }
 
 // ScopeOf is the scope of a pipeline naming groups (with subgroups),
@@ -353,7 +358,7 @@ func CheckExact(t testing.TB, db *sql.DB, parquetDir string, d *gitlabfake.Data,
 		sameRows(t, "parquet "+table, got, want)
 	}
 	checkParents(t, db, parquetDir, d, s)
-	checkEntityValues(t, db, parquetDir, d)
+	checkEntityValues(t, db, parquetDir, d, s)
 }
 
 // CheckDimensions asserts that every user, label and milestone referenced
