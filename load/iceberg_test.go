@@ -18,15 +18,22 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/labtrail/labtrail/internal/pgtest"
+	"github.com/labtrail/labtrail/internal/s3test"
 	"github.com/labtrail/labtrail/schemas"
 )
 
-// iceOpts is a SQLite catalog and a local warehouse under e.dir.
+// iceOpts is a SQLite catalog under e.dir and a warehouse next to the
+// Parquet tree: a local directory, or a prefix of e's bucket.
 func (e *env) iceOpts() *IcebergOptions {
-	return &IcebergOptions{
+	o := &IcebergOptions{
 		Catalog: "sql", URI: filepath.Join(e.dir, "lake", "catalog.db"), Warehouse: filepath.Join(e.dir, "lake", "tables"),
 		Namespace: "labtrail", SnapshotRetention: 168 * time.Hour,
 	}
+	if e.s3 != nil {
+		o.Warehouse = "s3://" + bucketName + "/warehouse/lake"
+		o.ObjectStore = ObjectStore{Endpoint: e.s3.Endpoint, Region: s3test.Region, PathStyle: true}
+	}
+	return o
 }
 
 // iceOptsExpiringAtOnce is iceOpts with a retention of a millisecond.
@@ -273,7 +280,10 @@ func TestIcebergSnapshotSummaryCarriesTheBatch(t *testing.T) {
 // merges the small files of a partition in one replace snapshot; in every
 // snapshot of every table the rows are those DuckDB had, never doubled.
 func TestIcebergDimensionsAndCompaction(t *testing.T) {
-	e := newEnv(t)
+	forEachTree(t, testIcebergDimensionsAndCompaction)
+}
+
+func testIcebergDimensionsAndCompaction(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	w := e.openIce("run1", e.iceOpts())
 	defer e.close(w)
