@@ -80,7 +80,9 @@ func BenchmarkAppendFacts(b *testing.B) {
 // BenchmarkParquetTree is the cost of the Parquet tree's storage: 100,000
 // event rows appended in batches of 5,000 (both sinks, DuckDB included) to
 // a local directory and to a bucket of a versitygw on 127.0.0.1 (the
-// gateway's own work is in its process, not counted in peak-rss). One op is
+// gateway's own work is in its process, not counted in peak-rss), and the
+// same with Iceberg tables too (SQLite catalog; tables in a local directory,
+// or in the bucket), each batch one Iceberg append. One op is
 // 100,000 rows into a new warehouse, so ns/op is the time per 100,000 rows.
 // Memory is what the appends add to what was live before them (the
 // records, already built): peak-heap-MiB the Go heap's peak over its level
@@ -90,7 +92,7 @@ func BenchmarkAppendFacts(b *testing.B) {
 // available), the highest of the timed ops after one untimed warm-up op.
 func BenchmarkParquetTree(b *testing.B) {
 	const total, batch = 100_000, 5_000
-	for _, kind := range []string{"dir", "bucket"} {
+	for _, kind := range []string{"dir", "bucket", "dir+iceberg", "bucket+iceberg"} {
 		b.Run(kind, func(b *testing.B) {
 			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			defer alloc.AssertSize(b, 0)
@@ -104,7 +106,7 @@ func BenchmarkParquetTree(b *testing.B) {
 				}
 			}()
 			var srv *s3test.Server
-			if kind == "bucket" {
+			if strings.HasPrefix(kind, "bucket") {
 				srv = s3test.Start(b)
 				srv.Env(b)
 			}
@@ -119,6 +121,14 @@ func BenchmarkParquetTree(b *testing.B) {
 					srv.CreateBucket(b, name)
 					opts.ParquetDir = "s3://" + name + "/parquet"
 					opts.ObjectStore = ObjectStore{Endpoint: srv.Endpoint, Region: s3test.Region, PathStyle: true}
+				}
+				if strings.HasSuffix(kind, "+iceberg") {
+					// A SQLite catalog; the tables next to the Parquet tree.
+					opts.Iceberg = &IcebergOptions{Catalog: "sql", URI: filepath.Join(dir, "catalog.db"), Warehouse: filepath.Join(dir, "lake"),
+						Namespace: "labtrail", SnapshotRetention: 168 * time.Hour, ObjectStore: opts.ObjectStore}
+					if srv != nil {
+						opts.Iceberg.Warehouse = strings.TrimSuffix(opts.ParquetDir, "/parquet") + "/lake"
+					}
 				}
 				w, err := Open(context.Background(), opts)
 				if err != nil {

@@ -26,6 +26,10 @@ type CompactStats struct {
 	FilesRemoved int
 	// Rows is how many rows those partitions hold (unchanged by Compact).
 	Rows int64
+	// IcebergPartitions, IcebergFilesRemoved and IcebergRows are the same
+	// for the Iceberg tables (zero without Iceberg).
+	IcebergPartitions, IcebergFilesRemoved int
+	IcebergRows                            int64
 }
 
 // Compact merges the files of every fact table partition holding more than
@@ -56,6 +60,10 @@ type CompactStats struct {
 // directory is discarded; after it, the swap is finished. Partitions already
 // at one file are skipped. The merged file has the table's current schema:
 // columns older files lack are null.
+//
+// With Iceberg, each fact table's partitions of more than one data file are
+// then rewritten into one file each, swapped in by one replace snapshot per
+// table (see icebergLake.compact), and old snapshots are expired.
 func (w *Warehouse) Compact(ctx context.Context) (CompactStats, error) {
 	var stats CompactStats
 	unlock, err := w.begin()
@@ -103,7 +111,22 @@ func (w *Warehouse) Compact(ctx context.Context) (CompactStats, error) {
 			stats.Rows += rows
 		}
 	}
-	return stats, nil
+	if w.ice == nil {
+		return stats, nil
+	}
+	if err := w.publishPendingLocked(ctx); err != nil {
+		return stats, err
+	}
+	for _, t := range schemas.Facts() {
+		parts, files, rows, err := w.ice.compact(ctx, t)
+		if err != nil {
+			return stats, err
+		}
+		stats.IcebergPartitions += parts
+		stats.IcebergFilesRemoved += files
+		stats.IcebergRows += rows
+	}
+	return stats, w.ice.maintain(ctx)
 }
 
 // partitionRewrite is what rewritePartition changes besides merging files:

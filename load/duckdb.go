@@ -163,6 +163,11 @@ func (d *duckSink) prepare(ctx context.Context, b *factBatch) (pending, error) {
 		if err := insertFiles(ctx, d.conn, b.files, d.runID); err != nil {
 			return err
 		}
+		if b.iceberg != nil {
+			if err := b.iceberg.recordPending(ctx, d.conn, d.runID); err != nil {
+				return err
+			}
+		}
 		return applyMarks(ctx, d.conn, b.marks, d.runID)
 	}()
 	if err != nil {

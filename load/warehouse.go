@@ -34,6 +34,13 @@
 // whose transaction never committed, so its rows will be fetched and written
 // again), which is what keeps read_parquet from ever returning a row twice.
 // See AppendFacts for the protocol.
+//
+// # Iceberg
+//
+// With Options.Iceberg, every table is also an Iceberg table. A fact
+// batch's data files are a third sink, prepared before DuckDB's commit and
+// appended after it, the batch recorded in _labtrail_iceberg_pending in
+// between so that Open can finish it: see iceberg_facts.go.
 package load
 
 import (
@@ -101,6 +108,9 @@ type Options struct {
 	// Adopt reports whether this warehouse reads the scope (a scope key
 	// such as "project:42"); nil adopts nothing.
 	Adopt func(scope string) bool
+	// Iceberg, when set, also writes every table to Apache Iceberg (see
+	// iceberg.go and iceberg_facts.go for the protocol).
+	Iceberg *IcebergOptions
 }
 
 // ErrLocked is returned (wrapped) by Open when another process, or another
@@ -136,6 +146,10 @@ type Warehouse struct {
 	// prepared in this order, then committed in this order. DuckDB is last:
 	// its COMMIT is the commit point of a batch.
 	sinks []sink
+	// ice is the Iceberg copy, nil when not configured; iceDirty says a
+	// committed batch's Iceberg append is still pending.
+	ice      *icebergLake
+	iceDirty bool
 
 	// hook, when set by tests, is called at named points of the write
 	// protocols; an error it returns is treated like a failure at that point.
@@ -216,6 +230,18 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 	if err := w.reconcile(ctx); err != nil {
 		return nil, err
 	}
+	if opts.Iceberg != nil {
+		if w.ice, err = openIceberg(ctx, *opts.Iceberg, w); err != nil {
+			return nil, err
+		}
+		w.sinks = []sink{w.parquet, icebergSink{w.ice}, w.duck}
+		if err := w.ice.recover(ctx); err != nil {
+			return nil, err
+		}
+		if err := w.ice.removeOrphans(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.RedactInternalNotes {
 		n, err := w.redactInternalNotes(ctx)
 		if err != nil {
@@ -250,6 +276,9 @@ func (w *Warehouse) Close() error {
 // release closes whatever Open managed to open.
 func (w *Warehouse) release() error {
 	var errs []error
+	if w.ice != nil {
+		errs = append(errs, w.ice.close())
+	}
 	if w.conn != nil {
 		if err := w.conn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("load: closing %s: %w", w.duckPath, err))
@@ -414,6 +443,9 @@ type factBatch struct {
 	parts []partition       // the rows to store, by created_at month
 	marks []Mark
 	files []fileEntry // set by the Parquet sink's prepare
+	// iceberg is set by the Iceberg sink's prepare; DuckDB records it as
+	// pending in the commit transaction.
+	iceberg *icebergBatch
 }
 
 type partition struct {
@@ -490,6 +522,9 @@ func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.
 	}
 	defer unlock()
 
+	if err := w.publishPendingLocked(ctx); err != nil {
+		return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
+	}
 	if rec == nil || rec.NumRows() == 0 {
 		return 0, setMarksLocked(ctx, w, marks)
 	}
@@ -503,7 +538,28 @@ func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.
 	if err := w.writeBatch(ctx, b); err != nil {
 		return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
 	}
+	if b.iceberg != nil {
+		// Past the commit point the rows are stored: a failed append is
+		// left pending for the next batch, PublishDimensions or Open.
+		if err := w.ice.publish(ctx, b.iceberg); err != nil {
+			w.iceDirty = true
+			w.log.Warn("the Iceberg append of a committed batch failed; it stays pending and is retried", "table", t.Name, "err", err)
+		}
+	}
 	return int64(b.numRows()), nil
+}
+
+// publishPendingLocked finishes the Iceberg appends left pending by a
+// failed publish of this Warehouse. Guarded by mu.
+func (w *Warehouse) publishPendingLocked(ctx context.Context) error {
+	if w.ice == nil || !w.iceDirty {
+		return nil
+	}
+	if err := w.ice.recover(ctx); err != nil {
+		return err
+	}
+	w.iceDirty = false
+	return nil
 }
 
 // newFactBatch drops the rows of rec whose id is stored or repeated, and
@@ -656,13 +712,18 @@ func (w *Warehouse) UpsertDimension(ctx context.Context, t schemas.Table, rec ar
 // dimension and bridge table from its DuckDB rows (ordered by key), each
 // file atomically: written in .staging, fsynced, renamed over the previous
 // one. On error some tables may already be published; each file is whole
-// either way.
+// either way. With Iceberg, it first finishes pending fact appends, replaces
+// each dimension and bridge table's rows in one overwrite snapshot, and
+// expires snapshots older than the retention.
 func (w *Warehouse) PublishDimensions(ctx context.Context) error {
 	unlock, err := w.begin()
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := w.publishPendingLocked(ctx); err != nil {
+		return err
+	}
 	for _, t := range schemas.All() {
 		if t.Kind == schemas.Fact {
 			continue
@@ -673,6 +734,17 @@ func (w *Warehouse) PublishDimensions(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("load: publishing %s: %w", t.Name, err)
 		}
+		if w.ice != nil {
+			err := w.ice.publishDimension(ctx, t, func(emit func(arrow.RecordBatch) error) error {
+				return w.duck.scanTable(ctx, t, w.alloc, rowGroupRows, emit)
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if w.ice != nil {
+		return w.ice.maintain(ctx)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/labtrail/labtrail/internal/pipeline"
@@ -12,7 +13,8 @@ import (
 )
 
 // cmdCompact merges the small Parquet files incremental runs leave in each
-// partition into one per partition. It takes the warehouse lock like a run.
+// partition into one per partition, and with Iceberg the small data files
+// of each partition too. It takes the warehouse lock like a run.
 func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c common
 	fs := newFlagSet("compact", stderr, &c)
@@ -30,7 +32,7 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: "compact-" + pipeline.NewRunID(time.Now()), Logger: log, RedactInternalNotes: !cfg.Warehouse.KeepsInternalNotes(),
-		Views: pipeline.ViewOptions(cfg)})
+		Views: pipeline.ViewOptions(cfg), Iceberg: pipeline.IcebergOptions(cfg, os.LookupEnv)})
 	if err != nil {
 		oneLine(stderr, err)
 		if errors.Is(err, load.ErrLocked) {

@@ -44,7 +44,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	counters := pipeline.NewCounters()
 	shard, _ := c.sharding() // checked by load
-	job := pipeline.Job{Config: cfg, Token: cfg.GitLab.Token(os.LookupEnv), Log: log, Counters: counters, Shard: shard,
+	job := pipeline.Job{Config: cfg, Token: cfg.GitLab.Token(os.LookupEnv), Log: log, Counters: counters, Shard: shard, Env: os.LookupEnv,
 		Watch: func(client *extract.Client) func() {
 			return startProgress(stderr, counters, client, c.quiet || *noProgress, log, sink)
 		}}

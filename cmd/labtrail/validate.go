@@ -20,5 +20,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s is valid: %d pipeline(s), %d value-stream stage(s), warehouse %s and %s\n",
 		c.config, len(cfg.Pipelines), len(cfg.Stages()), cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet)
+	if ice := cfg.Warehouse.Iceberg; ice != nil {
+		// RedactedURI: a postgres URL may carry a password.
+		fmt.Fprintf(stdout, "Iceberg: %s catalog %s, warehouse %s, namespace %s, snapshots kept %s\n",
+			ice.Catalog, ice.RedactedURI(), ice.Warehouse, ice.Namespace, ice.SnapshotRetention)
+	}
 	return exitOK
 }

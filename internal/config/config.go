@@ -75,6 +75,8 @@ type Warehouse struct {
 	// stages from (workflow::review is stage review) on items GitLab
 	// records no work-item status for. A warehouse setting: the view is.
 	WorkflowLabelPrefix string
+	// Iceberg, when set, also writes every table to Iceberg (iceberg.go).
+	Iceberg *Iceberg
 }
 
 // ObjectStore is `warehouse.object_store`. Its fields match
@@ -178,6 +180,7 @@ func applyDefaults(c *Config) {
 	setIfZero(&c.Warehouse.Parquet, defaultParquet)
 	setIfZero(&c.Warehouse.InternalNotes, defaultInternalNotes)
 	setIfZero(&c.Warehouse.WorkflowLabelPrefix, defaultWorkflowLabelPrefix)
+	applyIcebergDefaults(c.Warehouse.Iceberg)
 	for i := range c.Pipelines {
 		p := &c.Pipelines[i]
 		if len(p.Streams) == 0 {
@@ -220,6 +223,7 @@ func Load(path string, env func(string) (string, bool)) (*Config, error) {
 	if !IsObjectStore(c.Warehouse.Parquet) {
 		c.Warehouse.Parquet = resolve(dir, c.Warehouse.Parquet)
 	}
+	resolveIceberg(dir, c.Warehouse.Iceberg)
 	return c, nil
 }
 
@@ -293,7 +297,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		case "gitlab":
 			d.gitlab(p, v, &c.GitLab)
 		case "warehouse":
-			d.mapping(p, v, []string{"duckdb", "parquet", "object_store", "internal_notes", "workflow_label_prefix"}, func(k string, v *yaml.Node, p string) {
+			d.mapping(p, v, []string{"duckdb", "parquet", "object_store", "internal_notes", "workflow_label_prefix", "iceberg"}, func(k string, v *yaml.Node, p string) {
 				switch k {
 				case "object_store":
 					d.objectStore = p
@@ -313,6 +317,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 					if c.Warehouse.WorkflowLabelPrefix = d.str(p, v); c.Warehouse.WorkflowLabelPrefix == "" && v.Kind == yaml.ScalarNode {
 						d.errf(p, "must not be empty (every label would be a workflow stage)")
 					}
+				case "iceberg":
+					c.Warehouse.Iceberg = d.iceberg(p, v)
 				}
 			})
 		case "pipelines":
@@ -614,6 +620,7 @@ func (d *decoder) validate(c *Config, env func(string) (string, bool)) {
 		}
 	}
 	d.validateStages(c)
+	d.validateIceberg("warehouse.iceberg", c.Warehouse.Iceberg)
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }

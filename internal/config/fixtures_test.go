@@ -101,7 +101,9 @@ var fixtures = []fixture{
 		},
 		Warehouse: Warehouse{DuckDB: "testdata/data/gitlab.duckdb", Parquet: "s3://labtrail-warehouse/gitlab/parquet",
 			ObjectStore:   ObjectStore{Endpoint: "https://minio.example.com:9000", Region: "eu-central-1", PathStyle: true},
-			InternalNotes: InternalNotesKeep, WorkflowLabelPrefix: "stage/"},
+			InternalNotes: InternalNotesKeep, WorkflowLabelPrefix: "stage/",
+			Iceberg: &Iceberg{Catalog: IcebergSQL, URI: "postgres://labtrail@127.0.0.1:5432/lake",
+				Warehouse: "s3://bucket/lake", Namespace: "gitlab", SnapshotRetention: 72 * time.Hour}},
 		Pipelines: []Pipeline{{
 			Name:        "platform",
 			Projects:    []Ref{{Path: "acme/api"}, {Path: "acme/platform/db"}, {ID: 42}},
@@ -157,6 +159,14 @@ var fixtures = []fixture{
 		c.Pipelines[0].Name, c.Pipelines[0].Projects, c.Pipelines[0].Groups = "demo", nil, []Ref{{Path: "acme"}}
 	})},
 	{file: "internal-notes.good.yml", want: defaults()},
+	{file: "iceberg.good.yml", want: with(func(c *Config) {
+		c.Warehouse.Iceberg = &Iceberg{Catalog: IcebergSQL, URI: "testdata/lake/catalog.db", Warehouse: "testdata/lake/tables",
+			Namespace: "labtrail", SnapshotRetention: 168 * time.Hour}
+	})},
+	{file: "iceberg-rest.good.yml", want: with(func(c *Config) {
+		c.Warehouse.Iceberg = &Iceberg{Catalog: IcebergREST, URI: "https://polaris.example.com/api/catalog", Warehouse: "lake",
+			Namespace: "labtrail", SnapshotRetention: 168 * time.Hour}
+	})},
 	{file: "stages.good.yml", want: with(func(c *Config) {
 		lead := schemas.Stage{Name: "lead_time", Start: ev("issue_created"), End: ev("issue_closed"), Repeats: schemas.RepeatsSeparate}
 		c.Pipelines[0].Name = "a"
@@ -247,7 +257,7 @@ var fixtures = []fixture{
 	}},
 	{file: "unknown-key-root.bad.yml", errs: []string{"version: unknown key (line 3; allowed: gitlab, warehouse, pipelines)"}},
 	{file: "unknown-key-gitlab.bad.yml", errs: []string{"gitlab.requests_per_sec: unknown key (line 3; allowed: " + gitlabKeys + ")"}},
-	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet, object_store, internal_notes, workflow_label_prefix)"}},
+	{file: "unknown-key-warehouse.bad.yml", errs: []string{"warehouse.duckdb_path: unknown key (line 4; allowed: duckdb, parquet, object_store, internal_notes, workflow_label_prefix, iceberg)"}},
 	{file: "unknown-key-pipeline.bad.yml", errs: []string{
 		"pipelines[0].until: unknown key (line 7; allowed: name, projects, groups, users, current_user, streams, audit_events, instance_audit_events, since, overlap, stages)",
 	}},
@@ -363,6 +373,27 @@ var fixtures = []fixture{
 	{file: "since-future.bad.yml", errs: []string{"pipelines[0].since: 2999-01-01 is in the future"}},
 	{file: "overlap.bad.yml", errs: []string{`pipelines[0].overlap: ` + positiveDur + `"an hour"`}},
 	{file: "internal-notes.bad.yml", errs: []string{`warehouse.internal_notes: must be keep or redact, got "hide"`}},
+	{file: "iceberg.bad.yml", errs: []string{
+		`warehouse.iceberg.catalog: must be sql or rest, got "hive"`,
+		`warehouse.iceberg.uri: a sql catalog is a postgres:// URL or a SQLite file path, got "mysql://lake.example.com/lake"`,
+		`warehouse.iceberg.warehouse: must be a directory, file:// or s3:// URL, got "gs://bucket/lake"`,
+		`warehouse.iceberg.namespace: use letters, digits and '_' only, got "lab-trail"`,
+		`warehouse.iceberg.snapshot_retention: ` + positiveDur + `"0s"`,
+	}},
+	{file: "iceberg-rest.bad.yml", errs: []string{
+		`warehouse.iceberg.uri: a rest catalog needs an http(s) URL, got "ftp://catalog.example.com"`,
+		`warehouse.iceberg.warehouse: an s3:// URL needs a bucket`,
+	}},
+	// Neither message may show the password.
+	{file: "iceberg-rest-credentials.bad.yml", errs: []string{"warehouse.iceberg.uri: must not carry credentials"}},
+	{file: "iceberg-postgres.bad.yml", errs: []string{
+		"warehouse.iceberg.uri: a postgres URL needs a host and a database (postgres://user@host:5432/db)",
+		"warehouse.iceberg.warehouse: required with a sql catalog: a directory or an s3:// URL",
+	}},
+	{file: "iceberg-uri.bad.yml", errs: []string{
+		"warehouse.iceberg.uri: required",
+		"warehouse.iceberg.warehouse: required with a sql catalog: a directory or an s3:// URL",
+	}},
 	{file: "workflow-prefix.bad.yml", errs: []string{"warehouse.workflow_label_prefix: must not be empty (every label would be a workflow stage)"}},
 
 	// Bad: value-stream stages.

@@ -59,6 +59,9 @@ type Job struct {
 	BatchRows     int           // see Runner.BatchRows
 	MaxParentRows int           // see Runner.MaxParentRows
 	BackoffBase   time.Duration // see extract.Options.BackoffBase
+	// Env looks up the environment for a REST Iceberg catalog's
+	// credentials (see IcebergOptions); nil: none.
+	Env func(string) (string, bool)
 }
 
 // Report is what a run did.
@@ -104,7 +107,7 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	}
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg),
-		Previous: previous, Adopt: j.Shard.ownsScope})
+		Previous: previous, Adopt: j.Shard.ownsScope, Iceberg: IcebergOptions(cfg, j.Env)})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}
