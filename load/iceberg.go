@@ -49,6 +49,12 @@ type IcebergOptions struct {
 	// Credential ("client_id:secret") or Token authenticates to a REST
 	// catalog; both are read from the environment by the caller.
 	Credential, Token string
+	// SharedDimensions says other warehouses (the other shards of a
+	// sharded run) write the same Iceberg tables and this one holds only
+	// part of each dimension: publishing a dimension then replaces only
+	// the rows whose id (a bridge's parent id) this warehouse holds, and
+	// keeps the others', instead of replacing the whole table.
+	SharedDimensions bool
 }
 
 // Snapshot summary properties labtrail writes, so that a batch can be
@@ -80,6 +86,8 @@ type icebergLake struct {
 	// newWriteUUID): files with it are written only under this
 	// warehouse's lock, which is what lets removeOrphans delete them.
 	owner string
+	// shared: see IcebergOptions.SharedDimensions.
+	shared bool
 }
 
 // openIceberg connects to the catalog, creates the namespace and tables
@@ -88,7 +96,7 @@ type icebergLake struct {
 func openIceberg(ctx context.Context, opts IcebergOptions, w *Warehouse) (_ *icebergLake, err error) {
 	l := &icebergLake{
 		ns: table.Identifier{opts.Namespace}, retention: opts.SnapshotRetention, alloc: w.alloc, log: w.log,
-		at: w.at, conn: w.conn, runID: w.runID,
+		at: w.at, conn: w.conn, runID: w.runID, shared: opts.SharedDimensions,
 	}
 	if l.retention <= 0 {
 		return nil, errors.New("load: iceberg: SnapshotRetention must be positive")

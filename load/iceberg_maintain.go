@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -53,6 +54,9 @@ func (l *icebergLake) publishDimension(ctx context.Context, t schemas.Table, sca
 			}
 		}
 	}
+	if l.shared {
+		return l.publishSharedDimension(ctx, t, recs)
+	}
 	written, err := writeDataFiles(ctx, tbl, t.Schema, records, newWriteUUID(l.owner))
 	if err != nil {
 		return fmt.Errorf("load: iceberg: writing %s: %w", t.Name, err)
@@ -77,6 +81,50 @@ func (l *icebergLake) publishDimension(ctx context.Context, t schemas.Table, sca
 	})
 	if err != nil {
 		return errors.Join(fmt.Errorf("load: iceberg: overwriting %s: %w", t.Name, err), l.removeUnlisted(ctx, t, written))
+	}
+	return nil
+}
+
+// publishSharedDimension replaces, in one overwrite snapshot, the rows of
+// dimension or bridge table t whose key (id; a bridge's parent id) is among
+// recs' with recs, keeping every other writer's rows: iceberg-go's
+// copy-on-write overwrite drops the matching rows from the files that hold
+// them. Shards that both hold a row (a user two shards saw) replace each
+// other's copy; the table holds one row per key either way.
+func (l *icebergLake) publishSharedDimension(ctx context.Context, t schemas.Table, recs []arrow.RecordBatch) error {
+	key := schemas.ColID
+	if t.Bridge != nil {
+		key = t.Bridge.ParentColumn
+	}
+	seen := map[int64]bool{}
+	var keys []int64
+	for _, r := range recs {
+		col, ok := r.Column(r.Schema().FieldIndices(key)[0]).(*array.Int64)
+		if !ok {
+			return fmt.Errorf("load: iceberg: %s.%s is not int64", t.Name, key)
+		}
+		for i := range col.Len() {
+			if v := col.Value(i); !col.IsNull(i) && !seen[v] {
+				seen[v] = true
+				keys = append(keys, v)
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil // nothing of ours to replace
+	}
+	slices.Sort(keys)
+	props := iceberg.Properties{summaryRunID: l.runID}
+	_, err := l.retryConflicts(ctx, t, func(tbl *table.Table, tx *table.Transaction) error {
+		rdr, err := array.NewRecordReader(t.Schema, recs)
+		if err != nil {
+			return err
+		}
+		defer rdr.Release()
+		return tx.Overwrite(ctx, rdr, props, table.WithOverwriteFilter(iceberg.IsIn(iceberg.Reference(key), keys...)))
+	})
+	if err != nil {
+		return fmt.Errorf("load: iceberg: overwriting %s's rows of this shard: %w", t.Name, err)
 	}
 	return nil
 }

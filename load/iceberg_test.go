@@ -553,3 +553,60 @@ func TestIcebergRecoveryAfterTheBatchSnapshotExpired(t *testing.T) {
 	}
 	e.sameInIceberg(w)
 }
+
+// Two shards publish the dimensions they hold into the same Iceberg
+// tables: each replaces only the rows of its own ids (a bridge's parents),
+// so the tables hold every shard's rows, one per id, and a row two shards
+// hold (a user both saw) is the last publisher's; a second publish by one
+// shard, after a change, replaces its rows and its bridge rows only.
+func TestIcebergShardsShareDimensions(t *testing.T) {
+	base := newEnv(t)
+	opts := base.iceOpts()
+	opts.SharedDimensions = true
+	var ws [2]*Warehouse
+	var es [2]*env
+	for i := range ws {
+		es[i] = newEnv(t)
+		es[i].dir = filepath.Join(base.dir, fmt.Sprintf("shard%d", i))
+		ws[i] = es[i].openIce(fmt.Sprintf("shard%d", i), opts)
+	}
+	es[0].upsert(ws[0], schemas.Users, row{"id": 1, "username": "ann"}, row{"id": 2, "username": "bob"})
+	es[1].upsert(ws[1], schemas.Users, row{"id": 2, "username": "bob"}, row{"id": 3, "username": "cy"})
+	es[0].upsert(ws[0], schemas.Issues, row{"id": 10, "iid": 1, "assignee_ids": []int64{1, 2}})
+	es[1].upsert(ws[1], schemas.Issues, row{"id": 20, "iid": 1, "assignee_ids": []int64{3}})
+	publish := func(i int) {
+		t.Helper()
+		if err := ws[i].PublishDimensions(es[i].ctx); err != nil {
+			t.Fatalf("shard %d: %v", i, err)
+		}
+	}
+	ids := func(tb schemas.Table, cols string) []string {
+		t.Helper()
+		var out []string
+		for _, r := range es[0].iceRows(ws[0], tb, 0) {
+			out = append(out, strings.Join(strings.Split(r, "|")[:strings.Count(cols, ",")+1], "|"))
+		}
+		slices.Sort(out)
+		return out
+	}
+	publish(0)
+	publish(1)
+	if got, want := ids(schemas.Users, "id, username"), []string{"id=1|username=ann", "id=2|username=bob", "id=3|username=cy"}; !slices.Equal(got, want) {
+		t.Errorf("users after both shards: %q, want %q", got, want)
+	}
+	if got, want := ids(schemas.IssueAssignees, "issue_id, user_id"), []string{"issue_id=10|user_id=1", "issue_id=10|user_id=2", "issue_id=20|user_id=3"}; !slices.Equal(got, want) {
+		t.Errorf("issue_assignees after both shards: %q, want %q", got, want)
+	}
+	es[0].upsert(ws[0], schemas.Issues, row{"id": 10, "iid": 1, "assignee_ids": []int64{2}})
+	publish(0)
+	if got, want := ids(schemas.IssueAssignees, "issue_id, user_id"), []string{"issue_id=10|user_id=2", "issue_id=20|user_id=3"}; !slices.Equal(got, want) {
+		t.Errorf("issue_assignees after shard 0 republished: %q, want %q", got, want)
+	}
+	if got, want := ids(schemas.Issues, "id"), []string{"id=10", "id=20"}; !slices.Equal(got, want) {
+		t.Errorf("issues: %q, want %q", got, want)
+	}
+	for i := range ws {
+		es[i].close(ws[i])
+		es[i].alloc.AssertSize(t, 0)
+	}
+}

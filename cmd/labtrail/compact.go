@@ -30,9 +30,10 @@ func cmdCompact(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return exitUsage
 	}
+	shard, _ := c.sharding() // checked by load
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: "compact-" + pipeline.NewRunID(time.Now()), Logger: log, RedactInternalNotes: !cfg.Warehouse.KeepsInternalNotes(),
-		Views: pipeline.ViewOptions(cfg), Iceberg: pipeline.IcebergOptions(cfg, os.LookupEnv)})
+		Views: pipeline.ViewOptions(cfg), Iceberg: pipeline.IcebergOptions(cfg, os.LookupEnv, shard)})
 	if err != nil {
 		oneLine(stderr, err)
 		if errors.Is(err, load.ErrLocked) {

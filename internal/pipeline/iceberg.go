@@ -17,7 +17,8 @@ const (
 // warehouse.object_store), with a REST
 // catalog's credentials from env (nil env: none); nil when the config has
 // no Iceberg section, so a warehouse without it never touches Iceberg.
-func IcebergOptions(cfg *config.Config, env func(string) (string, bool)) *load.IcebergOptions {
+// A shard of a sharded run shares the dimension tables with the others.
+func IcebergOptions(cfg *config.Config, env func(string) (string, bool), sh Shard) *load.IcebergOptions {
 	ice := cfg.Warehouse.Iceberg
 	if ice == nil {
 		return nil
@@ -25,6 +26,7 @@ func IcebergOptions(cfg *config.Config, env func(string) (string, bool)) *load.I
 	o := &load.IcebergOptions{
 		Catalog: string(ice.Catalog), URI: ice.URI, Warehouse: ice.Warehouse, Namespace: ice.Namespace,
 		SnapshotRetention: ice.SnapshotRetention, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
+		SharedDimensions: sh.Sharded(),
 	}
 	if env != nil {
 		o.Credential, _ = env(envIcebergCredential)

@@ -107,7 +107,7 @@ func (j Job) Run(ctx context.Context) (Report, error) {
 	}
 	wh, err := load.Open(ctx, load.Options{DuckDBPath: cfg.Warehouse.DuckDB, ParquetDir: cfg.Warehouse.Parquet, ObjectStore: load.ObjectStore(cfg.Warehouse.ObjectStore),
 		RunID: rec.RunID, Logger: log, Alloc: mem, RedactInternalNotes: !keepNotes, Views: ViewOptions(cfg),
-		Previous: previous, Adopt: j.Shard.ownsScope, Iceberg: IcebergOptions(cfg, j.Env)})
+		Previous: previous, Adopt: j.Shard.ownsScope, Iceberg: IcebergOptions(cfg, j.Env, j.Shard)})
 	if err != nil {
 		return Report{}, red.Wrap(err)
 	}
