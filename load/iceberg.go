@@ -19,6 +19,7 @@ import (
 	icebergio "github.com/apache/iceberg-go/io"
 	_ "github.com/apache/iceberg-go/io/gocloud/s3" // registers the s3:// file IO
 	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "github.com/mattn/go-sqlite3"    // registers the "sqlite3" database/sql driver
 
@@ -210,11 +211,29 @@ func openSQLCatalog(opts IcebergOptions, props iceberg.Properties) (catalog.Cata
 	if err != nil {
 		return nil, nil, err // database/sql does not quote the DSN
 	}
-	cat, err := sqlcat.NewCatalog("labtrail", db, dialect, props)
+	// NewCatalog creates the catalog's tables when they are missing; two
+	// labtrail processes (shards) starting at once on a fresh PostgreSQL
+	// database race to create them, and the loser's CREATE fails on a
+	// unique index of PostgreSQL's own catalog. Trying again finds them.
+	var cat catalog.Catalog
+	for attempt := 0; ; attempt++ {
+		cat, err = sqlcat.NewCatalog("labtrail", db, dialect, props)
+		if err == nil || attempt == 4 || !concurrentCreate(err) {
+			break
+		}
+		time.Sleep(time.Duration(50*(attempt+1)) * time.Millisecond)
+	}
 	if err != nil {
 		return nil, nil, errors.Join(redactURIError(err, opts.URI), db.Close())
 	}
 	return cat, db.Close, nil
+}
+
+// concurrentCreate reports whether err is PostgreSQL refusing a CREATE
+// because another session created the same object at the same moment.
+func concurrentCreate(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07")
 }
 
 func openRESTCatalog(ctx context.Context, opts IcebergOptions, props iceberg.Properties) (catalog.Catalog, func() error, error) {
@@ -324,9 +343,9 @@ func (l *icebergLake) ensureTable(ctx context.Context, t schemas.Table) error {
 		table.PropertyFormatVersion: "2",
 		// The library's own refresh-and-replay of a lost race; a race it
 		// cannot settle comes back to retryConflicts.
-		table.CommitNumRetriesKey:      "10",
-		table.CommitMinRetryWaitMsKey:  "20",
-		table.CommitMaxRetryWaitMsKey:  "2000",
+		table.CommitNumRetriesKey:     "10",
+		table.CommitMinRetryWaitMsKey: "20",
+		table.CommitMaxRetryWaitMsKey: "2000",
 	})}
 	if l.location != "" {
 		opts = append(opts, catalog.WithLocation(l.location+"/"+l.ns[0]+"/"+t.Name))

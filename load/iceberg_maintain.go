@@ -92,30 +92,22 @@ func (l *icebergLake) publishDimension(ctx context.Context, t schemas.Table, sca
 // them. Shards that both hold a row (a user two shards saw) replace each
 // other's copy; the table holds one row per key either way.
 func (l *icebergLake) publishSharedDimension(ctx context.Context, t schemas.Table, recs []arrow.RecordBatch) error {
-	key := schemas.ColID
+	// The keys are the ids of this warehouse's rows of t, for a bridge
+	// its parent's: a parent whose list became empty has no bridge rows
+	// left, and its old ones must go too.
+	key, keyTable := schemas.ColID, t.Name
 	if t.Bridge != nil {
-		key = t.Bridge.ParentColumn
+		key, keyTable = t.Bridge.ParentColumn, t.Bridge.Parent
 	}
-	seen := map[int64]bool{}
-	var keys []int64
-	for _, r := range recs {
-		col, ok := r.Column(r.Schema().FieldIndices(key)[0]).(*array.Int64)
-		if !ok {
-			return fmt.Errorf("load: iceberg: %s.%s is not int64", t.Name, key)
-		}
-		for i := range col.Len() {
-			if v := col.Value(i); !col.IsNull(i) && !seen[v] {
-				seen[v] = true
-				keys = append(keys, v)
-			}
-		}
+	keys, err := l.ids(ctx, keyTable)
+	if err != nil {
+		return err
 	}
 	if len(keys) == 0 {
 		return nil // nothing of ours to replace
 	}
-	slices.Sort(keys)
 	props := iceberg.Properties{summaryRunID: l.runID}
-	_, err := l.retryConflicts(ctx, t, func(tbl *table.Table, tx *table.Transaction) error {
+	_, err = l.retryConflicts(ctx, t, func(tbl *table.Table, tx *table.Transaction) error {
 		rdr, err := array.NewRecordReader(t.Schema, recs)
 		if err != nil {
 			return err
@@ -127,6 +119,24 @@ func (l *icebergLake) publishSharedDimension(ctx context.Context, t schemas.Tabl
 		return fmt.Errorf("load: iceberg: overwriting %s's rows of this shard: %w", t.Name, err)
 	}
 	return nil
+}
+
+// ids returns the ids of DuckDB table name, sorted.
+func (l *icebergLake) ids(ctx context.Context, name string) ([]int64, error) {
+	rows, err := l.conn.QueryContext(ctx, "SELECT DISTINCT "+quoteIdent(schemas.ColID)+" FROM "+quoteIdent(name)+" ORDER BY 1")
+	if err != nil {
+		return nil, fmt.Errorf("load: iceberg: reading the ids of %s: %w", name, err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("load: iceberg: reading the ids of %s: %w", name, err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // compact rewrites, for each partition of fact table t holding more than

@@ -136,10 +136,10 @@ func (e *e2e) checkExact() {
 
 // startAndStop starts a run and sends sig once the server has answered
 // afterRequests more requests; it returns the exit code and how long the
-// process took to exit after the signal.
-func (e *e2e) startAndStop(sig syscall.Signal, afterRequests int) (int, time.Duration) {
+// process took to exit after the signal. extra are more flags for run.
+func (e *e2e) startAndStop(sig syscall.Signal, afterRequests int, extra ...string) (int, time.Duration) {
 	e.t.Helper()
-	c, _, errb := e.cmd(e2eToken, "run", "-c", e.cfg, "--no-progress")
+	c, _, errb := e.cmd(e2eToken, append([]string{"run", "-c", e.cfg, "--no-progress"}, extra...)...)
 	base := e.requests()
 	if err := c.Start(); err != nil {
 		e.t.Fatal(err)

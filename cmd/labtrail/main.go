@@ -167,14 +167,20 @@ func (c common) logger(stderr io.Writer) (*slog.Logger, error) {
 		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var log *slog.Logger
 	switch c.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(stderr, opts)), nil
+		log = slog.New(slog.NewTextHandler(stderr, opts))
 	case "json":
-		return slog.New(slog.NewJSONHandler(stderr, opts)), nil
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
 	default:
 		return nil, fmt.Errorf("--log-format: want text or json, got %q", c.logFormat)
 	}
+	// iceberg-go logs through slog's default logger: its lines must
+	// follow --log-format and --quiet too, or a JSON log collector gets
+	// a stray text line.
+	slog.SetDefault(log)
+	return log, nil
 }
 
 // oneLine prints a failure as the single line schedulers show.
