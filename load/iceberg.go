@@ -89,6 +89,8 @@ type icebergLake struct {
 	owner string
 	// shared: see IcebergOptions.SharedDimensions.
 	shared bool
+	// store reaches an s3:// warehouse's bucket (removeOrphans lists it).
+	store ObjectStore
 }
 
 // openIceberg connects to the catalog, creates the namespace and tables
@@ -97,7 +99,7 @@ type icebergLake struct {
 func openIceberg(ctx context.Context, opts IcebergOptions, w *Warehouse) (_ *icebergLake, err error) {
 	l := &icebergLake{
 		ns: table.Identifier{opts.Namespace}, retention: opts.SnapshotRetention, alloc: w.alloc, log: w.log,
-		at: w.at, conn: w.conn, runID: w.runID, shared: opts.SharedDimensions,
+		at: w.at, conn: w.conn, runID: w.runID, shared: opts.SharedDimensions, store: opts.ObjectStore,
 	}
 	if l.retention <= 0 {
 		return nil, errors.New("load: iceberg: SnapshotRetention must be positive")

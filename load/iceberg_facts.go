@@ -9,10 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
-	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
@@ -257,50 +253,6 @@ func (l *icebergLake) recover(ctx context.Context) error {
 	return nil
 }
 
-// removeOrphans deletes data files of this warehouse (their names carry
-// its owner prefix) that no snapshot of their table lists: the files of
-// batches whose DuckDB transaction never committed, or of a compaction cut
-// short. It runs after recover, when no batch is pending, and only on a
-// local warehouse: there, listing is cheap and exact. Other writers' files
-// are never touched, whatever state they are in.
-func (l *icebergLake) removeOrphans(ctx context.Context) error {
-	if !strings.HasPrefix(l.location, "file://") {
-		return nil
-	}
-	for _, t := range schemas.All() {
-		tbl, err := l.load(ctx, t)
-		if err != nil {
-			return err
-		}
-		listed, err := referencedFiles(ctx, tbl)
-		if err != nil {
-			return fmt.Errorf("load: iceberg: listing the files of %s: %w", t.Name, err)
-		}
-		u, err := url.Parse(tbl.Location())
-		if err != nil {
-			return fmt.Errorf("load: iceberg: %s location: %w", t.Name, err)
-		}
-		root := filepath.Join(filepath.FromSlash(u.Path), "data")
-		err = filepath.WalkDir(root, func(name string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() || !strings.Contains(d.Name(), "-"+l.owner+"-") || listed["file://"+filepath.ToSlash(name)] || listed[name] {
-				return nil
-			}
-			l.log.Warn("deleting an Iceberg data file no snapshot lists (left by an interrupted run)", "table", t.Name, "file", name)
-			return os.Remove(name)
-		})
-		if err != nil {
-			return fmt.Errorf("load: iceberg: removing orphans of %s: %w", t.Name, err)
-		}
-	}
-	return nil
-}
-
 // currentFiles is every data file the current snapshot of tbl lists.
 func currentFiles(ctx context.Context, tbl *table.Table) (map[string]bool, error) {
 	out := map[string]bool{}
@@ -315,6 +267,19 @@ func currentFiles(ctx context.Context, tbl *table.Table) (map[string]bool, error
 		out[task.File.FilePath()] = true
 	}
 	return out, nil
+}
+
+// loadListed loads t and every data file any of its snapshots lists.
+func (l *icebergLake) loadListed(ctx context.Context, t schemas.Table) (*table.Table, map[string]bool, error) {
+	tbl, err := l.load(ctx, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	listed, err := referencedFiles(ctx, tbl)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load: iceberg: listing the data files of %s: %w", t.Name, err)
+	}
+	return tbl, listed, nil
 }
 
 // referencedFiles is every data file any snapshot of tbl lists.

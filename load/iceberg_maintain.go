@@ -189,13 +189,9 @@ func (l *icebergLake) removeUnlisted(ctx context.Context, t schemas.Table, dfs [
 	if len(dfs) == 0 {
 		return nil
 	}
-	tbl, err := l.load(ctx, t)
+	tbl, listed, err := l.loadListed(ctx, t)
 	if err != nil {
 		return err
-	}
-	listed, err := referencedFiles(ctx, tbl)
-	if err != nil {
-		return fmt.Errorf("load: iceberg: %w", err)
 	}
 	var drop []string
 	for _, p := range dataFilePaths(dfs) {

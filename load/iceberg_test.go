@@ -22,6 +22,9 @@ import (
 	"github.com/labtrail/labtrail/schemas"
 )
 
+// iceBucketPrefix is where iceOpts puts the tables in e's bucket.
+const iceBucketPrefix = "warehouse/lake"
+
 // iceOpts is a SQLite catalog under e.dir and a warehouse next to the
 // Parquet tree: a local directory, or a prefix of e's bucket.
 func (e *env) iceOpts() *IcebergOptions {
@@ -30,7 +33,7 @@ func (e *env) iceOpts() *IcebergOptions {
 		Namespace: "labtrail", SnapshotRetention: 168 * time.Hour,
 	}
 	if e.s3 != nil {
-		o.Warehouse = "s3://" + bucketName + "/warehouse/lake"
+		o.Warehouse = "s3://" + bucketName + "/" + iceBucketPrefix
 		o.ObjectStore = ObjectStore{Endpoint: e.s3.Endpoint, Region: s3test.Region, PathStyle: true}
 	}
 	return o
@@ -237,17 +240,114 @@ func (e *env) noUnlistedFiles(w *Warehouse, t schemas.Table) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	onDisk, err := filepath.Glob(filepath.Join(e.dir, "lake", "tables", "labtrail", t.Name, "data", "*", "*.parquet"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, f := range onDisk {
-		if !listed["file://"+f] {
+	stored := e.iceDataFiles(t)
+	for f := range stored {
+		if !listed[f] {
 			e.t.Errorf("%s: data file %s is listed by no snapshot", t.Name, f)
 		}
 	}
-	if len(onDisk) == 0 {
+	if len(stored) == 0 {
 		e.t.Errorf("%s: no data files at all", t.Name)
+	}
+}
+
+// iceDataFiles maps every file under t's Iceberg data directory, named as
+// manifests name it (a file:// or s3:// URL), to a local copy: the file
+// itself, or for a bucket a fresh download through the S3 API.
+func (e *env) iceDataFiles(t schemas.Table) map[string]string {
+	e.t.Helper()
+	rel := "labtrail/" + t.Name + "/data"
+	root, url := filepath.Join(e.dir, "lake", "tables", filepath.FromSlash(rel)), "file://"+filepath.ToSlash(filepath.Join(e.dir, "lake", "tables", filepath.FromSlash(rel)))
+	if e.s3 != nil {
+		e.mirrors++
+		root = filepath.Join(e.dir, fmt.Sprintf("ice-mirror-%d", e.mirrors))
+		url = "s3://" + bucketName + "/" + iceBucketPrefix + "/" + rel
+		if err := s3test.Download(e.ctx, e.s3.Client(), bucketName, iceBucketPrefix+"/"+rel, root); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		r, err := filepath.Rel(root, name)
+		out[url+"/"+filepath.ToSlash(r)] = name
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// putIceFile writes data at file (a URL iceDataFiles returns) behind the
+// warehouse's back, as another writer would.
+func (e *env) putIceFile(file string, data []byte) {
+	e.t.Helper()
+	if e.s3 == nil {
+		mustWrite(e.t, strings.TrimPrefix(file, "file://"), string(data))
+		return
+	}
+	if err := s3test.Upload(e.ctx, e.s3.Client(), bucketName, strings.TrimPrefix(file, "s3://"+bucketName+"/"), data); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// A labtrail killed before DuckDB's commit leaves the batch's Iceberg data
+// files behind (nothing aborted them); the next Open, on a local or an
+// s3:// warehouse, deletes exactly those: not the files snapshots list,
+// not another writer's file beside them (a batch it may be about to
+// commit).
+func TestIcebergOpenRemovesOrphansOfAKilledBatch(t *testing.T) {
+	forEachTree(t, testIcebergOpenRemovesOrphansOfAKilledBatch)
+}
+
+func testIcebergOpenRemovesOrphansOfAKilledBatch(t *testing.T, e *env) {
+	defer e.alloc.AssertSize(t, 0)
+	killChild(t, e, "commit duckdb")
+	cat, closeCat, err := OpenIcebergCatalog(e.ctx, *e.iceOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := cat.LoadTable(e.ctx, table.Identifier{"labtrail", schemas.Events.Name})
+	if err != nil {
+		t.Fatal(errors.Join(err, closeCat()))
+	}
+	refs, err := referencedFiles(e.ctx, tbl)
+	if err = errors.Join(err, closeCat()); err != nil {
+		t.Fatal(err)
+	}
+	stored := e.iceDataFiles(schemas.Events)
+	var listed []string
+	for f := range stored {
+		if refs[f] {
+			listed = append(listed, f)
+		}
+	}
+	if len(listed) != 1 || len(stored) != 3 {
+		t.Fatalf("before Open: data files %q, listed %q; want the first batch's listed and the killed batch's two (one per month)",
+			slices.Sorted(maps.Keys(stored)), listed)
+	}
+	// Another writer's file: a copy of the listed one under its own owner
+	// prefix.
+	data, err := os.ReadFile(stored[listed[0]])
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := listed[0][:strings.LastIndex(listed[0], "/")+1] + "00000-0-" + newWriteUUID(newOwnerPrefix()).String() + "-00001.parquet"
+	e.putIceFile(theirs, data)
+
+	w := e.openIce("run2", e.iceOpts())
+	defer e.close(w)
+	got := slices.Sorted(maps.Keys(e.iceDataFiles(schemas.Events)))
+	if want := slices.Sorted(slices.Values([]string{listed[0], theirs})); !slices.Equal(got, want) {
+		t.Errorf("data files after Open: %q, want %q", got, want)
+	}
+	e.mustAppend(w, schemas.Events, killBatch(t), iceMark(t, "2024-04-01T00:00:00Z"))
+	e.sameInIceberg(w)
+	if got := len(e.iceRows(w, schemas.Events, 0)); got != 6 {
+		t.Errorf("Iceberg events has %d rows, want 6", got)
 	}
 }
 
