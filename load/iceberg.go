@@ -332,11 +332,21 @@ func (l *icebergLake) ident(t schemas.Table) table.Identifier {
 	return append(table.Identifier{}, l.ns[0], t.Name)
 }
 
+// ensureTable creates t's table, or adds to an existing one (created by
+// an earlier release, or by a concurrent labtrail of any release) the
+// columns it lacks.
 func (l *icebergLake) ensureTable(ctx context.Context, t schemas.Table) error {
 	ok, err := l.cat.CheckTableExists(ctx, l.ident(t))
-	if err != nil || ok {
+	if err != nil {
 		return err
 	}
+	if ok {
+		return l.addMissingColumns(ctx, t)
+	}
+	return l.createTable(ctx, t)
+}
+
+func (l *icebergLake) createTable(ctx context.Context, t schemas.Table) error {
 	sc, err := table.ArrowSchemaToIcebergWithFreshIDs(t.Schema, false)
 	if err != nil {
 		return fmt.Errorf("deriving the schema: %w", err)
@@ -364,7 +374,7 @@ func (l *icebergLake) ensureTable(ctx context.Context, t schemas.Table) error {
 	}
 	if _, err := l.cat.CreateTable(ctx, l.ident(t), sc, opts...); err != nil {
 		if ok, cerr := l.cat.CheckTableExists(ctx, l.ident(t)); cerr == nil && ok {
-			return nil // a concurrent labtrail created it first
+			return l.addMissingColumns(ctx, t) // a concurrent labtrail created it first
 		}
 		return err
 	}
@@ -419,7 +429,8 @@ func (l *icebergLake) retryConflicts(ctx context.Context, t schemas.Table, op fu
 // lostRace reports whether a commit failed because another writer changed
 // the table first: the catalog said so (a REST 409), or refused a
 // requirement on the table's state (the sql catalog returns the
-// requirement's own error, unwrapped). Either way nothing was committed.
+// requirement's own error, unwrapped; some requirements spell it
+// "Requirement failed"). Either way nothing was committed.
 func lostRace(err error) bool {
-	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(err.Error(), "requirement failed: ")
+	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(strings.ToLower(err.Error()), "requirement failed: ")
 }

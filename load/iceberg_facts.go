@@ -75,7 +75,9 @@ func (s icebergSink) prepare(ctx context.Context, b *factBatch) (_ pending, err 
 	if err != nil {
 		return nil, fmt.Errorf("load: iceberg: selecting rows of %s: %w", b.table.Name, err)
 	}
-	written, err := writeDataFiles(ctx, tbl, b.table.Schema, oneRecord(rec), id)
+	records, unconsumed := oneRecord(rec)
+	written, err := writeDataFiles(ctx, tbl, b.table.Schema, records, id)
+	unconsumed()
 	p.files = dataFilePaths(written)
 	if err != nil {
 		return nil, fmt.Errorf("load: iceberg: writing %s: %w", b.table.Name, err)
@@ -91,9 +93,22 @@ func (s icebergSink) prepare(ctx context.Context, b *factBatch) (_ pending, err 
 }
 
 // oneRecord yields rec once; WriteRecords releases what it consumes.
-func oneRecord(rec arrow.RecordBatch) iter.Seq2[arrow.RecordBatch, error] {
-	return func(yield func(arrow.RecordBatch, error) bool) {
+// unconsumed releases rec if it was never yielded (WriteRecords refused
+// the table before reading anything).
+func oneRecord(rec arrow.RecordBatch) (records iter.Seq2[arrow.RecordBatch, error], unconsumed func()) {
+	yielded := false
+	records = func(yield func(arrow.RecordBatch, error) bool) {
+		if yielded {
+			return
+		}
+		yielded = true
 		if !yield(rec, nil) {
+			rec.Release()
+		}
+	}
+	return records, func() {
+		if !yielded {
+			yielded = true
 			rec.Release()
 		}
 	}
