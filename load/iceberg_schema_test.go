@@ -1,11 +1,14 @@
 package load
 
 import (
+	"errors"
 	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/labtrail/labtrail/schemas"
@@ -57,7 +60,7 @@ func (e *env) openLake(ice *IcebergOptions) *icebergLake {
 func (e *env) oldRelease(ice *IcebergOptions, old schemas.Table, rows ...row) *icebergLake {
 	e.t.Helper()
 	l := e.openLake(ice)
-	if err := l.cat.CreateNamespace(e.ctx, l.ns, nil); err != nil {
+	if err := l.cat.CreateNamespace(e.ctx, l.ns, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		e.t.Fatal(err)
 	}
 	if err := l.createTable(e.ctx, old); err != nil {
@@ -100,18 +103,24 @@ func columnsNamed(tbl *table.Table, name string) int {
 }
 
 // A column added to a table of schemas/ (a new release) is added to the
-// existing Iceberg table by Open, before any write: the table's schema has
-// it once, the rows of data files written before read it as null, and new
-// rows carry it. One of the columns sits before others in the Arrow
-// schema, so writes do not depend on the table's column order.
+// existing Iceberg table by Open, before any write, in a local and in an
+// s3:// warehouse: the table's schema has it once, the rows of data files
+// written before read it as null, and new rows carry it. One of the
+// columns sits before others in the Arrow schema, so writes do not depend
+// on the table's column order; a list column (issues.labels) gets its
+// element field too.
 func TestIcebergTablesGainNewColumns(t *testing.T) {
-	e := newEnv(t)
+	forEachTree(t, testIcebergTablesGainNewColumns)
+}
+
+func testIcebergTablesGainNewColumns(t *testing.T, e *env) {
 	defer e.alloc.AssertSize(t, 0)
 	ice := e.iceOpts()
 	added := []string{"note_body", "imported_from", "push_ref_count"}
 	old := withoutColumns(schemas.Events, added...)
 	oldRows := events(t, "2024-03-05T10:00:00Z", 1, 2)
 	e.oldRelease(ice, old, oldRows...)
+	e.oldRelease(ice, withoutColumns(schemas.Issues, "labels"))
 
 	w := e.openIce("run1", ice)
 	defer e.close(w)
@@ -139,6 +148,23 @@ func TestIcebergTablesGainNewColumns(t *testing.T) {
 	slices.Sort(want)
 	if got := e.iceRows(w, schemas.Events, 0); !slices.Equal(got, want) {
 		t.Errorf("Iceberg events:\n got %q\nwant %q", got, want)
+	}
+
+	issues, err := w.ice.load(e.ctx, schemas.Issues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := issues.Schema().FindFieldByName("labels"); !ok {
+		t.Error("issues has no labels column after Open")
+	} else if lt, ok := f.Type.(*iceberg.ListType); !ok || !lt.Element.Equals(iceberg.PrimitiveTypes.String) {
+		t.Errorf("issues.labels is %s, want list<string>", f.Type)
+	}
+	e.upsert(w, schemas.Issues, row{"id": 5, "iid": 1, "title": "t", "labels": []string{"bug", "p1"}})
+	if err := w.PublishDimensions(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.iceRows(w, schemas.Issues, 0), e.duckRows(w, schemas.Issues); !slices.Equal(got, want) {
+		t.Errorf("Iceberg issues:\n got %q\nwant %q", got, want)
 	}
 }
 
