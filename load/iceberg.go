@@ -430,7 +430,11 @@ func (l *icebergLake) retryConflicts(ctx context.Context, t schemas.Table, op fu
 // the table first: the catalog said so (a REST 409), or refused a
 // requirement on the table's state (the sql catalog returns the
 // requirement's own error, unwrapped; some requirements spell it
-// "Requirement failed"). Either way nothing was committed.
+// "Requirement failed"), or iceberg-go's own refresh-and-replay found
+// the files a rewrite replaces already replaced by another writer (a
+// shard compacting the same partition), which it leaves to the caller to
+// plan again from the new state. Either way nothing was committed.
 func lostRace(err error) bool {
-	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(strings.ToLower(err.Error()), "requirement failed: ")
+	return errors.Is(err, table.ErrCommitFailed) || errors.Is(err, table.ErrCommitDiverged) ||
+		strings.Contains(strings.ToLower(err.Error()), "requirement failed: ")
 }

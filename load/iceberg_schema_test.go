@@ -90,6 +90,22 @@ func (e *env) oldRelease(ice *IcebergOptions, old schemas.Table, rows ...row) *i
 	return l
 }
 
+// raceAt is a hook that counts in reached how often the write reaches
+// point, and the first time runs other: another writer committing between
+// this write's load of the table and its commit.
+func raceAt(point string, reached *int, other func() error) func(string) error {
+	return func(p string) error {
+		if p != point {
+			return nil
+		}
+		*reached++
+		if *reached == 1 {
+			return other()
+		}
+		return nil
+	}
+}
+
 // columnsNamed counts the top-level columns of tbl's current schema
 // named name.
 func columnsNamed(tbl *table.Table, name string) int {
@@ -178,18 +194,9 @@ func TestIcebergColumnsAddedByAConcurrentWriter(t *testing.T) {
 	old := withoutColumns(schemas.Events, "push_ref_count")
 	l, other := e.oldRelease(ice, old), e.openLake(ice)
 	raced := 0
-	l.at = func(point string) error {
-		if point != "evolve iceberg schema" {
-			return nil
-		}
-		raced++
-		if raced == 1 {
-			// The other writer commits the same columns between this
-			// writer's load and its commit.
-			return other.addMissingColumns(e.ctx, schemas.Events)
-		}
-		return nil
-	}
+	l.at = raceAt("evolve iceberg schema", &raced, func() error {
+		return other.addMissingColumns(e.ctx, schemas.Events)
+	})
 	if err := l.addMissingColumns(e.ctx, schemas.Events); err != nil {
 		t.Fatalf("the writer that lost the race: %v", err)
 	}

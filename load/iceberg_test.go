@@ -711,3 +711,54 @@ func TestIcebergShardsShareDimensions(t *testing.T) {
 		es[i].alloc.AssertSize(t, 0)
 	}
 }
+
+// Two shards compacting the same partition at once: the one whose commit
+// finds the files it rewrote already replaced (iceberg-go's "commit
+// diverged") reloads, finds nothing left to merge, and succeeds; its
+// merged file is deleted, and every row is there once.
+func TestIcebergConcurrentCompactionsConverge(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.openIce("run1", e.iceOpts())
+	defer e.close(w)
+	for i := range 3 {
+		e.mustAppend(w, schemas.Events, events(t, "2024-03-05T10:00:00Z", 10*i+1, 10*i+2), iceMark(t, "2024-03-05T10:00:00Z"))
+	}
+	other := e.openLake(e.iceOpts())
+	other.alloc, other.owner = e.alloc, newOwnerPrefix()
+	raced := 0
+	w.hook = raceAt("commit iceberg compaction", &raced, func() error {
+		_, _, _, err := other.compact(e.ctx, schemas.Events)
+		return err
+	})
+	stats, err := w.Compact(e.ctx)
+	w.hook = nil
+	if err != nil {
+		t.Fatalf("the compaction that lost the race: %v", err)
+	}
+	if raced != 1 || stats.IcebergPartitions != 0 {
+		t.Errorf("reached the commit %d times, compacted %+v; want once, nothing (the other shard merged the partition)", raced, stats)
+	}
+	e.sameInIceberg(w)
+	e.noUnlistedFiles(w, schemas.Events)
+}
+
+// The errors of a commit another writer got in first, in every form the
+// catalogs and iceberg-go's own retry return them, are lost races, which
+// retryConflicts replans; others are not.
+func TestIcebergLostRace(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		lost bool
+	}{
+		{fmt.Errorf("commit: %w", table.ErrCommitFailed), true},
+		{errors.New(`requirement failed: branch "main" has changed: expected id 1, found 2`), true},
+		{errors.New("Requirement failed: current schema id has changed: expected 0, found 1"), true},
+		{fmt.Errorf("rebuild manifest list for retry attempt 1: %w: 2 data file(s) to rewrite are no longer on the branch head", table.ErrCommitDiverged), true},
+		{errors.New("permission denied"), false},
+	} {
+		if got := lostRace(c.err); got != c.lost {
+			t.Errorf("lostRace(%v) = %v, want %v", c.err, got, c.lost)
+		}
+	}
+}
