@@ -128,20 +128,14 @@ func (d *duckSink) existingIDs(ctx context.Context, table string, ids []int64) (
 	if len(ids) == 0 {
 		return found, nil
 	}
-	rows, err := d.conn.QueryContext(ctx, "SELECT "+quoteIdent(schemas.ColID)+" FROM "+d.storedIn(table)+
-		" WHERE "+quoteIdent(schemas.ColID)+" IN (SELECT unnest(?::BIGINT[]))", ids)
-	if err != nil {
-		return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)
-	}
-	for rows.Next() {
+	err := scanRows(ctx, d.conn, "SELECT "+quoteIdent(schemas.ColID)+" FROM "+d.storedIn(table)+
+		" WHERE "+quoteIdent(schemas.ColID)+" IN (SELECT unnest(?::BIGINT[]))", func(rows *sql.Rows) error {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)
-		}
+		err := rows.Scan(&id)
 		found[id] = struct{}{}
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return err
+	}, ids)
+	if err != nil {
 		return nil, fmt.Errorf("looking up stored ids in %s: %w", table, err)
 	}
 	return found, nil

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"iter"
@@ -27,21 +28,24 @@ import (
 // nothing removeOrphans would not find); a lost commit race swaps them for
 // whatever files the table holds by then.
 func (l *icebergLake) publishDimension(ctx context.Context, t schemas.Table, scan func(emit func(arrow.RecordBatch) error) error) error {
-	tbl, err := l.load(ctx, t)
-	if err != nil {
-		return err
-	}
 	var recs []arrow.RecordBatch
 	defer func() {
 		for _, r := range recs {
 			r.Release()
 		}
 	}()
-	err = scan(func(rec arrow.RecordBatch) error {
+	err := scan(func(rec arrow.RecordBatch) error {
 		rec.Retain()
 		recs = append(recs, rec)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if l.shared {
+		return l.publishSharedDimension(ctx, t, recs)
+	}
+	tbl, err := l.load(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -53,9 +57,6 @@ func (l *icebergLake) publishDimension(ctx context.Context, t schemas.Table, sca
 				return
 			}
 		}
-	}
-	if l.shared {
-		return l.publishSharedDimension(ctx, t, recs)
 	}
 	written, err := writeDataFiles(ctx, tbl, t.Schema, records, newWriteUUID(l.owner))
 	if err != nil {
@@ -123,20 +124,17 @@ func (l *icebergLake) publishSharedDimension(ctx context.Context, t schemas.Tabl
 
 // ids returns the ids of DuckDB table name, sorted.
 func (l *icebergLake) ids(ctx context.Context, name string) ([]int64, error) {
-	rows, err := l.conn.QueryContext(ctx, "SELECT DISTINCT "+quoteIdent(schemas.ColID)+" FROM "+quoteIdent(name)+" ORDER BY 1")
+	var out []int64
+	err := scanRows(ctx, l.conn, "SELECT DISTINCT "+quoteIdent(schemas.ColID)+" FROM "+quoteIdent(name)+" ORDER BY 1", func(rows *sql.Rows) error {
+		var id int64
+		err := rows.Scan(&id)
+		out = append(out, id)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load: iceberg: reading the ids of %s: %w", name, err)
 	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("load: iceberg: reading the ids of %s: %w", name, err)
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // compact rewrites, for each partition of fact table t holding more than

@@ -2,7 +2,7 @@ package load
 
 import (
 	"context"
-	"errors"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -28,19 +28,13 @@ func (w *Warehouse) attachPrevious(ctx context.Context, opts Options) error {
 		if _, err := w.conn.ExecContext(ctx, "ATTACH "+quoteString(path)+" AS "+quoteIdent(p.alias)+" (READ_ONLY)"); err != nil {
 			return fmt.Errorf("load: reading the state of an earlier shard layout, %s (stop every labtrail of that layout first): %w", path, err)
 		}
-		rows, err := w.conn.QueryContext(ctx, "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", p.alias)
-		if err != nil {
-			return fmt.Errorf("load: listing the tables of %s: %w", path, err)
-		}
-		for rows.Next() {
+		err := scanRows(ctx, w.conn, "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", func(rows *sql.Rows) error {
 			var name string
-			if err := rows.Scan(&name); err != nil {
-				rows.Close()
-				return fmt.Errorf("load: listing the tables of %s: %w", path, err)
-			}
+			err := rows.Scan(&name)
 			p.tables[name] = true
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}, p.alias)
+		if err != nil {
 			return fmt.Errorf("load: listing the tables of %s: %w", path, err)
 		}
 		w.duck.previous = append(w.duck.previous, p)
@@ -58,27 +52,29 @@ func (w *Warehouse) attachPrevious(ctx context.Context, opts Options) error {
 // shard stopped. A key's windows go with its watermark, since they record
 // progress towards it.
 func (w *Warehouse) adopt(ctx context.Context, owns func(scope string) bool) error {
-	ours := map[WatermarkKey]time.Time{}
-	if err := w.queryMarks(ctx, "_labtrail_watermarks", func(k WatermarkKey, v time.Time) { ours[k] = v }); err != nil {
+	marks, err := readMarks(ctx, w.conn, "_labtrail_watermarks")
+	if err != nil {
 		return err
+	}
+	ours := make(map[WatermarkKey]time.Time, len(marks))
+	for _, m := range marks {
+		ours[m.WatermarkKey] = m.Value
 	}
 	return w.duck.inTx(ctx, nil, func() error {
 		for _, p := range w.duck.previous {
 			if !p.tables["_labtrail_watermarks"] {
 				continue
 			}
-			var take []WatermarkKey
-			err := w.queryMarks(ctx, quoteIdent(p.alias)+"._labtrail_watermarks", func(k WatermarkKey, v time.Time) {
-				if cur, ok := ours[k]; owns(k.Scope) && (!ok || v.After(cur)) {
-					ours[k] = v
-					take = append(take, k)
-				}
-			})
+			theirs, err := readMarks(ctx, w.conn, quoteIdent(p.alias)+"._labtrail_watermarks")
 			if err != nil {
 				return err
 			}
-			for _, k := range take {
-				if err := w.adoptKey(ctx, p, k); err != nil {
+			for _, m := range theirs {
+				if cur, ok := ours[m.WatermarkKey]; !owns(m.Scope) || ok && !m.Value.After(cur) {
+					continue
+				}
+				ours[m.WatermarkKey] = m.Value
+				if err := w.adoptKey(ctx, p, m.WatermarkKey); err != nil {
 					return err
 				}
 			}
@@ -108,24 +104,6 @@ func (w *Warehouse) adoptKey(ctx context.Context, p previousState, k WatermarkKe
 		}
 	}
 	return nil
-}
-
-// queryMarks calls fn with every watermark of table.
-func (w *Warehouse) queryMarks(ctx context.Context, table string, fn func(WatermarkKey, time.Time)) error {
-	rows, err := w.conn.QueryContext(ctx, `SELECT pipeline, scope, stream, "value" FROM `+table)
-	if err != nil {
-		return fmt.Errorf("load: reading %s: %w", table, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k WatermarkKey
-		var v time.Time
-		if err := rows.Scan(&k.Pipeline, &k.Scope, &k.Stream, &v); err != nil {
-			return fmt.Errorf("load: reading %s: %w", table, err)
-		}
-		fn(k, v)
-	}
-	return rows.Err()
 }
 
 // storedIn is the union of table's ids in this warehouse and in the

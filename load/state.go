@@ -137,22 +137,23 @@ func (w *Warehouse) Watermarks(ctx context.Context) ([]Watermark, error) {
 	if w.closed.Load() {
 		return nil, ErrClosed
 	}
-	rows, err := w.db.QueryContext(ctx, `SELECT pipeline, scope, stream, "value" FROM _labtrail_watermarks ORDER BY pipeline, scope, stream`)
-	if err != nil {
-		return nil, fmt.Errorf("load: reading watermarks: %w", err)
-	}
-	defer rows.Close()
+	return readMarks(ctx, w.db, "_labtrail_watermarks")
+}
+
+// readMarks returns every watermark of table (this warehouse's, or an
+// attached earlier layout's), ordered by pipeline, scope and stream, in
+// UTC.
+func readMarks(ctx context.Context, q execer, table string) ([]Watermark, error) {
 	var out []Watermark
-	for rows.Next() {
+	err := scanRows(ctx, q, `SELECT pipeline, scope, stream, "value" FROM `+table+` ORDER BY pipeline, scope, stream`, func(rows *sql.Rows) error {
 		var m Watermark
-		if err := rows.Scan(&m.Pipeline, &m.Scope, &m.Stream, &m.Value); err != nil {
-			return nil, fmt.Errorf("load: reading watermarks: %w", err)
-		}
+		err := rows.Scan(&m.Pipeline, &m.Scope, &m.Stream, &m.Value)
 		m.Value = m.Value.UTC()
 		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load: reading watermarks: %w", err)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load: reading watermarks from %s: %w", table, err)
 	}
 	return out, nil
 }

@@ -173,8 +173,8 @@ func hasTable(ctx context.Context, db *sql.DB, name string) (bool, error) {
 }
 
 // scanRows runs q and calls scan for each row.
-func scanRows(ctx context.Context, db *sql.DB, q string, scan func(*sql.Rows) error) error {
-	rows, err := db.QueryContext(ctx, q)
+func scanRows(ctx context.Context, db execer, q string, scan func(*sql.Rows) error, args ...any) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
