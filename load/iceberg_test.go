@@ -474,13 +474,7 @@ func testTwoWriters(t *testing.T, ice func(e *env) *IcebergOptions) {
 		opts = ice(base)
 	}
 	const batches = 8
-	var ws [2]*Warehouse
-	var es [2]*env
-	for i := range ws {
-		es[i] = newEnv(t)
-		es[i].dir = filepath.Join(base.dir, fmt.Sprintf("shard%d", i))
-		ws[i] = es[i].openIce(fmt.Sprintf("shard%d", i), opts)
-	}
+	es, ws := openShards(t, base, opts)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range ws {
@@ -516,6 +510,19 @@ func testTwoWriters(t *testing.T, ice func(e *env) *IcebergOptions) {
 		es[i].close(ws[i])
 		es[i].alloc.AssertSize(t, 0)
 	}
+}
+
+// openShards opens two warehouses, each with its own DuckDB file under
+// base's directory, writing to the Iceberg tables of opts: two shards.
+func openShards(t *testing.T, base *env, opts *IcebergOptions) ([2]*env, [2]*Warehouse) {
+	var es [2]*env
+	var ws [2]*Warehouse
+	for i := range ws {
+		es[i] = newEnv(t)
+		es[i].dir = filepath.Join(base.dir, fmt.Sprintf("shard%d", i))
+		ws[i] = es[i].openIce(fmt.Sprintf("shard%d", i), opts)
+	}
+	return es, ws
 }
 
 // The same race, and the round trip, with PostgreSQL as the catalog.
@@ -664,13 +671,7 @@ func TestIcebergShardsShareDimensions(t *testing.T) {
 	base := newEnv(t)
 	opts := base.iceOpts()
 	opts.SharedDimensions = true
-	var ws [2]*Warehouse
-	var es [2]*env
-	for i := range ws {
-		es[i] = newEnv(t)
-		es[i].dir = filepath.Join(base.dir, fmt.Sprintf("shard%d", i))
-		ws[i] = es[i].openIce(fmt.Sprintf("shard%d", i), opts)
-	}
+	es, ws := openShards(t, base, opts)
 	es[0].upsert(ws[0], schemas.Users, row{"id": 1, "username": "ann"}, row{"id": 2, "username": "bob"})
 	es[1].upsert(ws[1], schemas.Users, row{"id": 2, "username": "bob"}, row{"id": 3, "username": "cy"})
 	es[0].upsert(ws[0], schemas.Issues, row{"id": 10, "iid": 1, "assignee_ids": []int64{1, 2}})

@@ -229,11 +229,10 @@ func readPlanState(ctx context.Context, path string, sh Shard) (planState, error
 		if err != nil {
 			return st, err
 		}
+		// The shard's own state (i == 0) is read first, whole.
 		for _, m := range s.Watermarks {
-			if cur, ok := st.marks[m.WatermarkKey]; !ok || (i > 0 && sh.ownsScope(m.Scope) && m.Value.After(cur)) {
-				if i == 0 || sh.ownsScope(m.Scope) {
-					st.marks[m.WatermarkKey] = m.Value
-				}
+			if cur, ok := st.marks[m.WatermarkKey]; (i == 0 || sh.ownsScope(m.Scope)) && (!ok || m.Value.After(cur)) {
+				st.marks[m.WatermarkKey] = m.Value
 			}
 		}
 		for _, a := range s.Availability {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/gitlabfake"
 	wt "github.com/labtrail/labtrail/internal/warehousetest"
 )
@@ -109,9 +110,7 @@ func TestShardsTogetherAreExact(t *testing.T) {
 	h.fake.AddActivity(1)
 	var planned int64
 	for _, sh := range three {
-		cfg := *h.cfg
-		cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
-		p, err := Planner{Config: &cfg, Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
+		p, err := Planner{Config: h.shardConfig(sh), Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
 		if err != nil {
 			t.Fatalf("plan %v: %v", sh, err)
 		}
@@ -152,6 +151,14 @@ func total(reqs map[string]int) int {
 	return n
 }
 
+// shardConfig is the harness's config as shard sh sees it: the
+// warehouse at the shard's own paths, as `labtrail --shard` sets them.
+func (h *harness) shardConfig(sh Shard) *config.Config {
+	cfg := *h.cfg
+	cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
+	return &cfg
+}
+
 // runShards runs shards in parallel, each with its own state.
 func runShards(t *testing.T, h *harness, shards []Shard) {
 	t.Helper()
@@ -159,9 +166,7 @@ func runShards(t *testing.T, h *harness, shards []Shard) {
 	errs := make([]error, len(shards))
 	for i, sh := range shards {
 		wg.Go(func() {
-			cfg := *h.cfg
-			cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
-			_, _, err := h.runWith(context.Background(), func(j *Job) { j.Config, j.Shard = &cfg, sh })
+			_, _, err := h.runWith(context.Background(), func(j *Job) { j.Config, j.Shard = h.shardConfig(sh), sh })
 			errs[i] = err
 		})
 	}
@@ -178,8 +183,7 @@ func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
 	t.Helper()
 	var paths []string
 	for _, sh := range shards {
-		path, _ := sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
-		paths = append(paths, path)
+		paths = append(paths, h.shardConfig(sh).Warehouse.DuckDB)
 	}
 	return wt.UnionOfShards(t, paths)
 }
@@ -191,9 +195,7 @@ func unionOfShards(t *testing.T, h *harness, shards []Shard) *sql.DB {
 func TestPlanOfAShard(t *testing.T) {
 	h := newHarness(t, gitlabfake.Options{Seed: 7, Scale: smallScale()}, acmePipeline)
 	scopesOf := func(sh Shard) []string {
-		cfg := *h.cfg
-		cfg.Warehouse.DuckDB, cfg.Warehouse.Parquet = sh.StatePaths(h.cfg.Warehouse.DuckDB, h.cfg.Warehouse.Parquet)
-		p, err := Planner{Config: &cfg, Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
+		p, err := Planner{Config: h.shardConfig(sh), Token: token, BackoffBase: 5 * time.Millisecond, Shard: sh}.Plan(context.Background())
 		if err != nil {
 			t.Fatalf("plan %v: %v", sh, err)
 		}
