@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -120,6 +121,11 @@ type Stats struct {
 	Retries   atomic.Int64
 	Throttled atomic.Int64 // 429 answers
 	Bytes     atomic.Int64 // response body bytes
+	// RoundTrip sums, in nanoseconds, the time from sending each request
+	// to having its whole body: the server's latency plus what the client
+	// machine adds (scheduling, TLS, reading), which bounds what a pool of
+	// concurrency workers can reach on it.
+	RoundTrip atomic.Int64
 }
 
 // Client is a GitLab REST client for the endpoints labtrail reads. It is
@@ -321,7 +327,11 @@ func (c *Client) attempt(ctx context.Context, r request, v any, check func() err
 	if err := c.sem.Acquire(ctx, 1); err != nil {
 		return page{}, 0, 0, err
 	}
-	defer c.sem.Release(1)
+	// The slot is the request's, not the decoding's: it is given back as
+	// soon as the body is read, so that another request is on the wire
+	// while this one's JSON is decoded.
+	release := sync.OnceFunc(func() { c.sem.Release(1) })
+	defer release()
 
 	req, err := c.gl.NewRequest(http.MethodGet, r.path, nil, []gitlab.RequestOptionFunc{
 		gitlab.WithContext(ctx),
@@ -341,7 +351,10 @@ func (c *Client) attempt(ctx context.Context, r request, v any, check func() err
 	c.Stats.Requests.Add(1)
 	body := &bodyBuffer{budget: c.bodies, total: c.bodyBudget}
 	defer body.release()
+	sent := time.Now()
 	resp, err := c.do(req, body)
+	c.Stats.RoundTrip.Add(int64(time.Since(sent)))
+	release()
 	c.Stats.Bytes.Add(body.n)
 	if resp != nil && resp.Response != nil {
 		c.clock.observe(resp.Header, time.Now())

@@ -124,7 +124,12 @@ func TestBucketLargeObject(t *testing.T) {
 	if err := batch.write(e.ctx, rel, schemas.Events.Schema, fill); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.newBatch().write(e.ctx, rel, schemas.Events.Schema, fill); err == nil || !strings.Contains(err.Error(), "never overwritten") {
+	// The gateway answers 412 as soon as it has the headers; a client still
+	// sending the body may see the connection reset instead of the answer
+	// (seen on a loaded machine). Either way the write must fail, and the
+	// object read back below must be the first one.
+	if err := tr.newBatch().write(e.ctx, rel, schemas.Events.Schema, fill); err == nil ||
+		!strings.Contains(err.Error(), "never overwritten") && !strings.Contains(err.Error(), "connection reset") {
 		t.Fatalf("second conditional write: %v", err)
 	}
 	info, err := os.Stat(filepath.Join(e.pq(), filepath.FromSlash(rel)))

@@ -32,14 +32,7 @@ func (m Window) check() error {
 	return nil
 }
 
-func (m Window) apply(ctx context.Context, q execer, runID string) error {
-	if _, err := q.ExecContext(ctx, `INSERT OR REPLACE INTO _labtrail_windows (pipeline, scope, stream, first_day, last_day, newest, run_id)
-		VALUES (?, ?, ?, ?::DATE, ?::DATE, ?, ?)`, m.Pipeline, m.Scope, m.Stream,
-		m.First.Format(time.DateOnly), m.Last.Format(time.DateOnly), nullTime(m.Newest), runID); err != nil {
-		return fmt.Errorf("storing window %s/%s/%s %s: %w", m.Pipeline, m.Scope, m.Stream, m.First.Format(time.DateOnly), err)
-	}
-	return nil
-}
+func (m Window) addTo(s *markSet) { s.addWindow(m) }
 
 // Windows returns the finished windows of k, by first day. Their days are
 // UTC midnights.
