@@ -12,6 +12,7 @@ import (
 // and dropped as duplicates are not counted: they keep the _run_id of the
 // run that stored them.
 func (w *Warehouse) UnparsedNotes(ctx context.Context) (int64, error) {
+	defer w.reading()()
 	var n int64
 	err := w.db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(schemas.Activity.Name)+
 		" WHERE action = 'other' AND "+quoteIdent(schemas.ColRunID)+" = ?", w.runID).Scan(&n)

@@ -36,6 +36,7 @@ const (
 
 // Availability returns what is recorded for k, and whether anything is.
 func (w *Warehouse) Availability(ctx context.Context, k WatermarkKey) (Availability, bool, error) {
+	defer w.reading()()
 	if w.closed.Load() {
 		return Availability{}, false, ErrClosed
 	}

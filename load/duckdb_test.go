@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -231,5 +232,36 @@ func TestDimensions(t *testing.T) {
 	}
 	if f := parquetFiles(t, filepath.Join(e.pq(), ".staging")); len(f) != 0 {
 		t.Errorf("staging left %q", f)
+	}
+}
+
+// A write trims DuckDB's block cache (trimCache) and leaves its memory limit
+// where it was: a limit left at duckTrimLimit would fail the next commits.
+// (What the trim frees is measured by BenchmarkPeakRSS, not here: DuckDB's
+// automatic checkpoints free blocks too, so a small test cannot tell.)
+func TestTrimCacheRestoresTheMemoryLimit(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.open("run1")
+	defer e.close(w)
+	limit := func() string {
+		t.Helper()
+		var v string
+		if err := w.DB().QueryRow("SELECT current_setting('memory_limit')").Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := limit()
+	for round := range 6 {
+		var rows []row
+		for i := range 20_000 {
+			rows = append(rows, row{"id": round*20_000 + i + 1, "project_id": 7, "action_name": "pushed to",
+				"push_ref": fmt.Sprintf("%d-%s", i, strings.Repeat("x", 200))})
+		}
+		e.mustAppend(w, schemas.Events, rows)
+	}
+	if after := limit(); after != before {
+		t.Errorf("memory_limit %s after the writes, %s before", after, before)
 	}
 }

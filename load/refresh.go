@@ -48,6 +48,7 @@ func (d *duckSink) markRefresh(ctx context.Context, tables []string) error {
 // predate columns added since, so a run should list their entities in
 // full, and then ClearRefreshes.
 func (w *Warehouse) Refreshes(ctx context.Context) (map[string]bool, error) {
+	defer w.reading()()
 	rows, err := w.db.QueryContext(ctx, "SELECT table_name FROM _labtrail_refresh")
 	if err != nil {
 		return nil, fmt.Errorf("load: reading refresh marks: %w", err)

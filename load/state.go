@@ -118,6 +118,7 @@ type Watermark struct {
 
 // Watermark returns the stored value of k, in UTC, and whether there is one.
 func (w *Warehouse) Watermark(ctx context.Context, k WatermarkKey) (time.Time, bool, error) {
+	defer w.reading()()
 	if w.closed.Load() {
 		return time.Time{}, false, ErrClosed
 	}

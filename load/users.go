@@ -13,6 +13,7 @@ import (
 // usernames are case-insensitive. Read once before a run's units start,
 // so that no unit queries DuckDB while others write to it.
 func (w *Warehouse) Usernames(ctx context.Context, limit int) (map[string]int64, error) {
+	defer w.reading()()
 	rows, err := w.db.QueryContext(ctx, "SELECT lower(username), "+quoteIdent(schemas.ColID)+" FROM "+quoteIdent(schemas.Users.Name)+
 		" WHERE username IS NOT NULL ORDER BY "+quoteIdent(schemas.ColID)+" LIMIT "+strconv.Itoa(limit))
 	if err != nil {

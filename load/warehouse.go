@@ -136,12 +136,20 @@ type Warehouse struct {
 	db     *sql.DB
 	closed atomic.Bool
 
+	// reads is held shared by the queries that run on db, outside mu, and
+	// exclusively by trimCache while DuckDB's memory limit is lowered: a
+	// query then could fail for want of memory.
+	reads sync.RWMutex
 	// mu serialises every write. The fields below are guarded by it.
-	mu      sync.Mutex
-	conn    *sql.Conn // the only connection that writes
-	seq     int64     // last file sequence number used by this run
-	duck    *duckSink
-	parquet *parquetSink
+	mu sync.Mutex
+	// limitErr is set when trimCache could not restore DuckDB's memory
+	// limit: the warehouse refuses every later write rather than commit
+	// under a limit too low for it.
+	limitErr error
+	conn     *sql.Conn // the only connection that writes
+	seq      int64     // last file sequence number used by this run
+	duck     *duckSink
+	parquet  *parquetSink
 	// sinks is the order of the fact write protocol: every sink is
 	// prepared in this order, then committed in this order. DuckDB is last:
 	// its COMMIT is the commit point of a batch.
@@ -340,7 +348,41 @@ func (w *Warehouse) begin() (unlock func(), err error) {
 		w.mu.Unlock()
 		return nil, ErrClosed
 	}
+	if w.limitErr != nil {
+		err := w.limitErr
+		w.mu.Unlock()
+		return nil, err
+	}
 	return w.mu.Unlock, nil
+}
+
+// reading holds reads shared, for a query on db; call the function it
+// returns when the query's rows are read.
+func (w *Warehouse) reading() func() {
+	w.reads.RLock()
+	return w.reads.RUnlock
+}
+
+// trimCache evicts the blocks DuckDB's buffer pool keeps cached after a
+// write, by lowering its memory limit to duckTrimLimit for a moment and
+// restoring duckMemoryLimit. DuckDB keeps every block a run wrote cached
+// until memory_limit, so a run's memory grew with what it stored (anonymous
+// memory at 256 MiB by the end of a 10x first run); lowering the limit
+// itself is no fix, since a commit needs room to pin its blocks and one
+// that cannot find it invalidates the database for the process. The lower
+// limit holds only between two statements, under mu (no write runs) and
+// reads held exclusively (no query runs). Lowering fails when more than
+// duckTrimLimit is pinned (indexes, the catalogue): DuckDB has then evicted
+// what it could, and the limit is unchanged. Guarded by mu.
+func (w *Warehouse) trimCache(ctx context.Context) {
+	w.reads.Lock()
+	defer w.reads.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	_, _ = w.conn.ExecContext(ctx, "SET memory_limit = '"+duckTrimLimit+"'")
+	if _, err := w.conn.ExecContext(ctx, "SET memory_limit = '"+duckMemoryLimit+"'"); err != nil {
+		w.limitErr = fmt.Errorf("load: duckdb: restoring memory_limit %s after trimming its cache: %w", duckMemoryLimit, err)
+		w.log.Error("DuckDB's memory limit could not be restored; the warehouse takes no more writes", "err", err)
+	}
 }
 
 func (w *Warehouse) at(point string) error {
@@ -538,6 +580,7 @@ func (w *Warehouse) AppendFacts(ctx context.Context, t schemas.Table, rec arrow.
 	if err := w.writeBatch(ctx, b); err != nil {
 		return 0, fmt.Errorf("load: AppendFacts %s: %w", t.Name, err)
 	}
+	defer w.trimCache(ctx)
 	if b.iceberg != nil {
 		// Past the commit point the rows are stored: a failed append is
 		// left pending for the next batch, PublishDimensions or Open.

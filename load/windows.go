@@ -37,6 +37,7 @@ func (m Window) addTo(s *markSet) { s.addWindow(m) }
 // Windows returns the finished windows of k, by first day. Their days are
 // UTC midnights.
 func (w *Warehouse) Windows(ctx context.Context, k WatermarkKey) ([]Window, error) {
+	defer w.reading()()
 	if w.closed.Load() {
 		return nil, ErrClosed
 	}
