@@ -24,6 +24,13 @@ type batch struct {
 	marks []load.Mark
 }
 
+func (c batch) factRows() int64 {
+	if c.facts == nil {
+		return 0
+	}
+	return c.facts.NumRows()
+}
+
 func (c batch) release() {
 	if c.facts != nil {
 		c.facts.Release()
@@ -86,53 +93,36 @@ func (r *Runner) storeAll(ctx context.Context, cs []batch) error {
 	if len(cs) == 1 {
 		return r.store(ctx, cs[0])
 	}
-	var dims []transform.TableRecord
-	dimIdx := map[string]int{}
-	var dimParts [][]arrow.RecordBatch
-	var facts []batch
-	factIdx := map[string]int{}
-	var factParts [][]arrow.RecordBatch
+	var dims, facts byTable
+	var marks [][]load.Mark // per group of facts
 	for _, c := range cs {
 		for _, tr := range c.dims {
-			i, ok := dimIdx[tr.Table.Name]
-			if !ok {
-				i = len(dims)
-				dimIdx[tr.Table.Name] = i
-				dims = append(dims, transform.TableRecord{Table: tr.Table})
-				dimParts = append(dimParts, nil)
-			}
-			dimParts[i] = append(dimParts[i], tr.Rec)
+			dims.add(tr.Table, tr.Rec)
 		}
-		i, ok := factIdx[c.table.Name]
-		if !ok {
-			i = len(facts)
-			factIdx[c.table.Name] = i
-			facts = append(facts, batch{table: c.table})
-			factParts = append(factParts, nil)
+		i := facts.add(c.table, c.facts)
+		if i == len(marks) {
+			marks = append(marks, nil)
 		}
-		facts[i].marks = append(facts[i].marks, c.marks...)
-		if c.facts != nil {
-			factParts[i] = append(factParts[i], c.facts)
-		}
+		marks[i] = append(marks[i], c.marks...)
 	}
 	merged := batch{}
 	defer func() { merged.release() }() // the dims appended below
-	for i := range dims {
-		rec, err := concatRecords(r.Mem, dimParts[i])
+	for i, t := range dims.tables {
+		rec, err := concatRecords(r.Mem, dims.parts[i])
 		if err != nil {
-			return fatal(fmt.Errorf("merging %s rows: %w", dims[i].Table.Name, err))
+			return fatal(fmt.Errorf("merging %s rows: %w", t.Name, err))
 		}
-		dims[i].Rec = rec
-		merged.dims = append(merged.dims, dims[i])
+		merged.dims = append(merged.dims, transform.TableRecord{Table: t, Rec: rec})
 	}
 	if err := r.store(ctx, merged); err != nil {
 		return err
 	}
-	for i, f := range facts {
-		if len(factParts[i]) > 0 {
-			rec, err := concatRecords(r.Mem, factParts[i])
+	for i, t := range facts.tables {
+		f := batch{table: t, marks: marks[i]}
+		if len(facts.parts[i]) > 0 {
+			rec, err := concatRecords(r.Mem, facts.parts[i])
 			if err != nil {
-				return fatal(fmt.Errorf("merging %s rows: %w", f.table.Name, err))
+				return fatal(fmt.Errorf("merging %s rows: %w", t.Name, err))
 			}
 			f.facts = rec
 		}
@@ -143,6 +133,31 @@ func (r *Runner) storeAll(ctx context.Context, cs []batch) error {
 		}
 	}
 	return nil
+}
+
+// byTable gathers records by table, tables in the order first seen.
+type byTable struct {
+	tables []schemas.Table
+	parts  [][]arrow.RecordBatch // per table, in order
+	index  map[string]int
+}
+
+// add files rec (nil: none) under t and returns t's index.
+func (g *byTable) add(t schemas.Table, rec arrow.RecordBatch) int {
+	i, ok := g.index[t.Name]
+	if !ok {
+		if g.index == nil {
+			g.index = map[string]int{}
+		}
+		i = len(g.tables)
+		g.index[t.Name] = i
+		g.tables = append(g.tables, t)
+		g.parts = append(g.parts, nil)
+	}
+	if rec != nil {
+		g.parts[i] = append(g.parts[i], rec)
+	}
+	return i
 }
 
 // concatRecords returns recs (at least one, of one schema) as one record,
@@ -199,7 +214,6 @@ type storer struct {
 	mu     sync.Mutex
 	cond   *sync.Cond // signalled when the queue or err changes
 	queue  []batch    // cut, not yet taken by the store goroutine
-	rows   int        // fact rows in queue
 	closed bool       // wait was called: no more cuts
 	err    error      // the first store error; later batches are dropped
 }
@@ -219,7 +233,7 @@ func (r *Runner) newStorer(ctx context.Context) *storer {
 				s.cond.Wait()
 			}
 			take, failed := s.queue, s.err != nil
-			s.queue, s.rows = nil, 0
+			s.queue = nil
 			s.cond.Broadcast()
 			s.mu.Unlock()
 			if len(take) == 0 {
@@ -260,15 +274,11 @@ func (s *storer) cut(ctx context.Context, b *transform.Builder, refs *transform.
 	if err != nil {
 		return err
 	}
-	n := 0
-	if c.facts != nil {
-		n = int(c.facts.NumRows())
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// The store goroutine always gets on (a cancelled ctx fails its store
 	// at once and sets err), so this wait ends.
-	for len(s.queue) > 0 && s.rows+n > maxQueued*s.r.BatchRows && s.err == nil {
+	for len(s.queue) > 0 && s.queuedRows()+c.factRows() > int64(maxQueued*s.r.BatchRows) && s.err == nil {
 		s.cond.Wait()
 	}
 	if s.err != nil {
@@ -280,9 +290,17 @@ func (s *storer) cut(ctx context.Context, b *transform.Builder, refs *transform.
 		return err
 	}
 	s.queue = append(s.queue, c)
-	s.rows += n
 	s.cond.Broadcast()
 	return nil
+}
+
+// queuedRows counts the fact rows in the queue. Guarded by mu.
+func (s *storer) queuedRows() int64 {
+	var n int64
+	for _, c := range s.queue {
+		n += c.factRows()
+	}
+	return n
 }
 
 // wait waits until every queued batch is stored and returns the first
