@@ -165,10 +165,26 @@ func (u *parentsUnit) run(ctx context.Context) error {
 	return u.finish(ctx)
 }
 
+// release releases the families' builders, giving back the rows of the
+// run's budget they still hold (on error paths).
 func (u *parentsUnit) release() {
 	for _, st := range u.states {
+		u.r.budget.stored(st.b.Len(), false)
 		st.b.Release()
 	}
+}
+
+// cutAllLocked cuts every family's rows, for the run's budget. Called
+// under mu.
+func (u *parentsUnit) cutAllLocked(ctx context.Context) error {
+	for _, st := range u.states {
+		if st.b.Len() > 0 {
+			if err := u.st.cut(ctx, st.b, u.refs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // open reads each family's watermark (and, for a Premium stream never
@@ -342,11 +358,17 @@ func (u *parentsUnit) fetch(ctx context.Context, st *famState, p listedParent) e
 		}
 		u.mu.Lock()
 		defer u.mu.Unlock()
+		before := st.b.Len()
 		add(st.b, u.refs)
+		added := st.b.Len() - before
 		if u.r.full(st.b) {
-			return u.st.cut(ctx, st.b, u.refs)
+			u.r.budget.add(added)
+			if err := u.st.cut(ctx, st.b, u.refs); err != nil {
+				return err
+			}
+			added = 0
 		}
-		return nil
+		return u.r.budget.hold(ctx, added, func() error { return u.cutAllLocked(ctx) })
 	})
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -33,8 +33,9 @@ type Runner struct {
 	Log         *slog.Logger
 	Meta        transform.Meta
 	Concurrency int
-	// BatchRows is how many rows a unit gathers before it stores them: the
-	// bound on memory per unit, and the granularity of crash recovery.
+	// BatchRows is how many rows a unit gathers before it stores them (the
+	// granularity of crash recovery); the run holds heldBatches times as
+	// many in memory at most, all units together.
 	BatchRows int
 	// MaxParentRows bounds the resource events one parent may have in one
 	// family; a server that goes past it fails the scope. 0: 1,000,000,
@@ -57,6 +58,7 @@ type Runner struct {
 	// names resolves the usernames system notes name (see usernames);
 	// made on first use, one per run.
 	resolver *usernames
+	budget   *rowBudget // fact rows held in memory, see heldBatches
 }
 
 // clockSkew is how far past the server's clock (its Date header) a row may
@@ -177,6 +179,7 @@ func (r *Runner) run(ctx context.Context, cfg *config.Config) (Result, error) {
 	if r.BatchRows <= 0 {
 		r.BatchRows = 5000
 	}
+	r.budget = newRowBudget(heldBatches * r.BatchRows)
 	if r.MaxParentRows <= 0 {
 		r.MaxParentRows = 1_000_000
 	}

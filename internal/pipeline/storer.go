@@ -20,6 +20,7 @@ type batch struct {
 	facts arrow.RecordBatch // nil: none
 	dims  []transform.TableRecord
 	marks []load.Mark
+	rows  int // fact rows, held in the run's rowBudget until stored
 }
 
 func (c batch) release() {
@@ -41,6 +42,7 @@ func (r *Runner) cut(b *transform.Builder, refs *transform.Referenced, marks ...
 		c.table = b.Table()
 		if b.Len() > 0 {
 			c.facts = b.NewRecord()
+			c.rows = int(c.facts.NumRows())
 		}
 	}
 	if refs.Len() > 0 {
@@ -78,7 +80,9 @@ func (r *Runner) store(ctx context.Context, c batch) error {
 // are cut, so that the unit's workers go on fetching while a batch is
 // written: the warehouse writes one batch at a time, and a worker writing
 // under the unit's lock held every other worker up for as long. One batch
-// waits at most (memory: a unit holds its builders plus two batches).
+// waits at most; the rows of every unit's builders and batches together
+// are bounded by the run's rowBudget, which a batch leaves once stored
+// (or dropped).
 //
 // cut is called under the unit's lock, which orders the batches; wait is
 // called after the last cut (and may be called again, by a deferred call
@@ -106,6 +110,7 @@ func (r *Runner) newStorer(ctx context.Context) *storer {
 				}
 			}
 			c.release()
+			r.budget.stored(c.rows, true)
 		}
 	}()
 	return s
@@ -127,11 +132,13 @@ func (s *storer) cut(ctx context.Context, b *transform.Builder, refs *transform.
 	if err != nil {
 		return err
 	}
+	s.r.budget.queue(c.rows)
 	select {
 	case s.ch <- c:
 		return nil
 	case <-ctx.Done():
 		c.release()
+		s.r.budget.stored(c.rows, true)
 		return context.Cause(ctx)
 	}
 }

@@ -152,9 +152,11 @@ func (r *Runner) windowedUnit(pl config.Pipeline, key load.WatermarkKey, t schem
 }
 
 // close stops the run's storer (on error paths: finish waits for it
-// itself) and releases its builder.
+// itself) and releases its builder, giving back the rows of the run's
+// budget it still holds (on error paths).
 func (u *windowed) close() {
 	u.st.wait()
+	u.r.budget.stored(u.b.Len(), false)
 	u.b.Release()
 }
 
@@ -169,6 +171,7 @@ func addPage[T any](ctx context.Context, u *windowed, rows []T, created func(*T)
 	if err := u.pages.take(); err != nil {
 		return err
 	}
+	before := u.b.Len()
 	for i := range rows {
 		t := created(&rows[i])
 		if t.Before(u.pl.Since) {
@@ -184,12 +187,28 @@ func addPage[T any](ctx context.Context, u *windowed, rows []T, created func(*T)
 			}
 		}
 	}
+	n := u.b.Len() - before
 	if u.r.full(u.b) {
-		marks := u.finished
-		u.finished = nil
-		return u.st.cut(ctx, u.b, u.refs, marks...)
+		u.r.budget.add(n)
+		if err := u.cutLocked(ctx); err != nil {
+			return err
+		}
+		n = 0
 	}
-	return nil
+	return u.r.budget.hold(ctx, n, func() error {
+		if u.b.Len() == 0 {
+			return nil
+		}
+		return u.cutLocked(ctx)
+	})
+}
+
+// cutLocked cuts what the builder holds, with the finished windows.
+// Called under mu.
+func (u *windowed) cutLocked(ctx context.Context) error {
+	marks := u.finished
+	u.finished = nil
+	return u.st.cut(ctx, u.b, u.refs, marks...)
 }
 
 // record notes w, a window the run finished: its last rows are in the
