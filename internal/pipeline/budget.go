@@ -15,16 +15,16 @@ import (
 const heldBatches = 4
 
 // rowBudget bounds the fact rows a run holds in memory (see heldBatches).
-// Units call hold after appending rows to a builder, under the unit's
-// lock; their storers call stored when a batch is written or dropped; a
-// unit that ends with rows it never cut (an error path) gives them back
-// with stored too. hold makes fetching wait for storing: when storing is
-// the bottleneck, fetching ahead of it only fills memory.
+// Units call add after appending rows to a builder and then wait, under
+// the unit's lock; their storers call stored when a batch is written or
+// dropped; a unit that ends with rows it never cut (an error path) gives
+// them back with stored too. wait makes fetching wait for storing: when
+// storing is the bottleneck, fetching ahead of it only fills memory.
 //
-// hold never waits for rows nobody will free. While every held row sits in
+// wait never waits for rows nobody will free. While every held row sits in
 // a builder (none is queued at a storer), a waiting unit cuts its own
 // builders, so that the storers have work and the rows it holds are freed;
-// every unit with rows either reaches hold again, cuts them when full or
+// every unit with rows either reaches wait again, cuts them when full or
 // cuts them in finish.
 //
 // Safe for concurrent use.
@@ -43,15 +43,13 @@ func newRowBudget(max int) *rowBudget {
 	return b
 }
 
-// hold counts n rows just appended to the caller's builders, then waits
-// while more than max rows are held. cut cuts the caller's builders
-// (those holding rows) to its storer; it is called without b's lock and
-// must call queued for what it cuts. hold returns cut's error or ctx's
-// cause.
-func (b *rowBudget) hold(ctx context.Context, n int, cut func() error) error {
+// wait waits while more than max rows are held. cut cuts the caller's
+// builders (those holding rows) to its storer; it is called without b's
+// lock and must call queue for what it cuts. wait returns cut's error or
+// ctx's cause.
+func (b *rowBudget) wait(ctx context.Context, cut func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.held += int64(n)
 	if b.held <= b.max {
 		return nil
 	}
@@ -83,8 +81,7 @@ func (b *rowBudget) hold(ctx context.Context, n int, cut func() error) error {
 	return nil
 }
 
-// add counts n rows just appended to a builder that is cut right after
-// (hold, with no rows, then waits).
+// add counts n rows just appended to a builder.
 func (b *rowBudget) add(n int) {
 	b.mu.Lock()
 	b.held += int64(n)

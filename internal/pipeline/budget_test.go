@@ -21,7 +21,8 @@ func (u *budgetUnit) append(ctx context.Context, n int) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.builder += n
-	return u.b.hold(ctx, n, func() error {
+	u.b.add(n)
+	return u.b.wait(ctx, func() error {
 		if u.builder == 0 {
 			return nil
 		}
@@ -105,15 +106,16 @@ func TestRowBudgetWaitEndsWithContext(t *testing.T) {
 	cause := errors.New("stopped")
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- b.hold(ctx, 1, func() error { return nil }) }()
+	b.add(1)
+	go func() { done <- b.wait(ctx, func() error { return nil }) }()
 	select {
 	case err := <-done:
-		t.Fatalf("hold returned %v over the budget", err)
+		t.Fatalf("wait returned %v over the budget", err)
 	case <-time.After(50 * time.Millisecond):
 	}
 	cancel(cause)
 	if err := <-done; !errors.Is(err, cause) {
-		t.Errorf("hold = %v, want the context's cause", err)
+		t.Errorf("wait = %v, want the context's cause", err)
 	}
 }
 
@@ -121,7 +123,8 @@ func TestRowBudgetWaitEndsWithContext(t *testing.T) {
 func TestRowBudgetCutError(t *testing.T) {
 	b := newRowBudget(10)
 	boom := errors.New("storer failed")
-	if err := b.hold(context.Background(), 11, func() error { return boom }); !errors.Is(err, boom) {
-		t.Errorf("hold = %v, want the cut's error", err)
+	b.add(11)
+	if err := b.wait(context.Background(), func() error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("wait = %v, want the cut's error", err)
 	}
 }

@@ -360,15 +360,13 @@ func (u *parentsUnit) fetch(ctx context.Context, st *famState, p listedParent) e
 		defer u.mu.Unlock()
 		before := st.b.Len()
 		add(st.b, u.refs)
-		added := st.b.Len() - before
+		u.r.budget.add(st.b.Len() - before)
 		if u.r.full(st.b) {
-			u.r.budget.add(added)
 			if err := u.st.cut(ctx, st.b, u.refs); err != nil {
 				return err
 			}
-			added = 0
 		}
-		return u.r.budget.hold(ctx, added, func() error { return u.cutAllLocked(ctx) })
+		return u.r.budget.wait(ctx, func() error { return u.cutAllLocked(ctx) })
 	})
 	u.mu.Lock()
 	defer u.mu.Unlock()

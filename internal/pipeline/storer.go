@@ -20,7 +20,15 @@ type batch struct {
 	facts arrow.RecordBatch // nil: none
 	dims  []transform.TableRecord
 	marks []load.Mark
-	rows  int // fact rows, held in the run's rowBudget until stored
+}
+
+// rows is how many fact rows c holds: what it holds of the run's
+// rowBudget until it is stored.
+func (c batch) rows() int {
+	if c.facts == nil {
+		return 0
+	}
+	return int(c.facts.NumRows())
 }
 
 func (c batch) release() {
@@ -42,7 +50,6 @@ func (r *Runner) cut(b *transform.Builder, refs *transform.Referenced, marks ...
 		c.table = b.Table()
 		if b.Len() > 0 {
 			c.facts = b.NewRecord()
-			c.rows = int(c.facts.NumRows())
 		}
 	}
 	if refs.Len() > 0 {
@@ -109,8 +116,8 @@ func (r *Runner) newStorer(ctx context.Context) *storer {
 					s.mu.Unlock()
 				}
 			}
+			r.budget.stored(c.rows(), true)
 			c.release()
-			r.budget.stored(c.rows, true)
 		}
 	}()
 	return s
@@ -132,13 +139,13 @@ func (s *storer) cut(ctx context.Context, b *transform.Builder, refs *transform.
 	if err != nil {
 		return err
 	}
-	s.r.budget.queue(c.rows)
+	s.r.budget.queue(c.rows())
 	select {
 	case s.ch <- c:
 		return nil
 	case <-ctx.Done():
+		s.r.budget.stored(c.rows(), true)
 		c.release()
-		s.r.budget.stored(c.rows, true)
 		return context.Cause(ctx)
 	}
 }

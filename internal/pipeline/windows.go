@@ -187,15 +187,13 @@ func addPage[T any](ctx context.Context, u *windowed, rows []T, created func(*T)
 			}
 		}
 	}
-	n := u.b.Len() - before
+	u.r.budget.add(u.b.Len() - before)
 	if u.r.full(u.b) {
-		u.r.budget.add(n)
 		if err := u.cutLocked(ctx); err != nil {
 			return err
 		}
-		n = 0
 	}
-	return u.r.budget.hold(ctx, n, func() error {
+	return u.r.budget.wait(ctx, func() error {
 		if u.b.Len() == 0 {
 			return nil
 		}
@@ -224,9 +222,7 @@ func (u *windowed) record(ctx context.Context, w load.Window) error {
 	if len(u.finished) < recordEvery {
 		return nil
 	}
-	marks := u.finished
-	u.finished = nil
-	return u.st.cut(ctx, u.b, u.refs, marks...)
+	return u.cutLocked(ctx)
 }
 
 // recordEvery is how many finished windows wait for a batch at most: a
