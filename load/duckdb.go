@@ -141,19 +141,35 @@ func (d *duckSink) existingIDs(ctx context.Context, table string, ids []int64) (
 	return found, nil
 }
 
-// prepare opens a transaction and writes into it the batch's rows, the
-// manifest rows of the Parquet files the batch went to (b.files, filled by
-// the Parquet sink) and the watermarks. Nothing is visible to other
-// connections, or durable, until commit.
-func (d *duckSink) prepare(ctx context.Context, b *factBatch) (pending, error) {
+// DuckDB's part of a fact batch is a transaction, opened by stage and
+// filled by stage and finish, that writes the batch's rows, the manifest
+// rows of the files the sinks before it wrote (b.files, b.iceberg) and the
+// watermarks. Nothing is visible to other connections, or durable, until
+// commit.
+//
+// stage opens the batch's transaction and appends b's rows in it: the
+// part that needs nothing from the other sinks, so that writeBatch runs
+// it while they write their files. On error the transaction is rolled
+// back.
+func (d *duckSink) stage(ctx context.Context, b *factBatch) error {
 	if err := d.beginTx(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	p := &duckPending{d: d, files: b.files}
+	err := appendRows(ctx, d.conn, "", "", b.table.Name, b.table.Schema, b.rec, b.rowIndices())
+	if err == nil {
+		err = d.at("appended duckdb")
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("load: duckdb: appending to %s: %w", b.table.Name, err), d.rollback())
+	}
+	return nil
+}
+
+// finish ends DuckDB's prepare, once stage has run and the other sinks
+// have prepared: it records their files and the marks in the open
+// transaction. On error the transaction is rolled back.
+func (d *duckSink) finish(ctx context.Context, b *factBatch) (pending, error) {
 	err := func() error {
-		if err := appendRows(ctx, d.conn, "", "", b.table.Name, b.table.Schema, b.rec, b.rowIndices()); err != nil {
-			return fmt.Errorf("appending to %s: %w", b.table.Name, err)
-		}
 		if err := insertFiles(ctx, d.conn, b.files, d.runID); err != nil {
 			return err
 		}
@@ -167,7 +183,7 @@ func (d *duckSink) prepare(ctx context.Context, b *factBatch) (pending, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("load: duckdb: %w", err), d.rollback())
 	}
-	return p, nil
+	return &duckPending{d: d, files: b.files}, nil
 }
 
 // duckPending is a batch written inside an open DuckDB transaction.

@@ -193,7 +193,11 @@ func testIdempotence(t *testing.T, e *env) {
 	// A batch that fails before the commit point stores neither rows nor marks,
 	// and leaves no file behind.
 	filesBefore := parquetFiles(t, e.pq())
-	for _, point := range []string{"commit parquet", "commit duckdb"} {
+	sinks := w.sinks
+	for _, point := range []string{"appended duckdb", "prepare failing", "commit parquet", "commit duckdb"} {
+		// A sink that fails its prepare, after the Parquet sink wrote its
+		// files and while DuckDB appends the rows.
+		w.sinks = append(slices.Clip(sinks), failingSink{hook: w.at})
 		w.hook = func(p string) error {
 			if p == point {
 				return errors.New("injected failure")
@@ -204,7 +208,7 @@ func testIdempotence(t *testing.T, e *env) {
 		if err == nil || !strings.Contains(err.Error(), "injected failure") {
 			t.Fatalf("%s: err = %v", point, err)
 		}
-		w.hook = nil
+		w.hook, w.sinks = nil, sinks
 		if v, _, _ := w.Watermark(e.ctx, key); !v.Equal(mustTime(t, "2024-04-06T00:00:00Z")) {
 			t.Errorf("%s: watermark moved to %v without its rows", point, v)
 		}
@@ -600,3 +604,21 @@ func TestParquetDirOfAnotherWarehouseIsRefused(t *testing.T) {
 	}
 	_ = w.Close()
 }
+
+// failingSink is a sink whose prepare fails where the hook says
+// ("prepare failing"), and otherwise prepares nothing.
+type failingSink struct{ hook func(string) error }
+
+func (failingSink) name() string { return "failing" }
+
+func (f failingSink) prepare(context.Context, *factBatch) (pending, error) {
+	if err := f.hook("prepare failing"); err != nil {
+		return nil, err
+	}
+	return nopPending{}, nil
+}
+
+type nopPending struct{}
+
+func (nopPending) commit(context.Context) error { return nil }
+func (nopPending) abort() error                 { return nil }
