@@ -3,6 +3,7 @@ package gitlabfake
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +187,42 @@ func TestAuditActivity(t *testing.T) {
 		if after.AuditEvents[i].ID <= after.AuditEvents[i-1].ID {
 			t.Fatal("audit events not in id order")
 		}
+	}
+}
+
+// The Date header is the instance's clock: the local clock, or the
+// instance's Now once AddActivity has moved Now past it. No row is ever
+// dated after the clock a client reads, as on a real GitLab; a client that
+// bounds its reads by the server's now (audit windows) would otherwise miss
+// rows the fake has and a real server could not. RateLimit-Reset is an
+// instant on the same clock, within a minute of it.
+func TestDateIsTheInstanceClock(t *testing.T) {
+	s := New(Options{Seed: 1, Token: testToken})
+	date := func() (time.Time, time.Time) {
+		t.Helper()
+		rr := get(t, s, "/api/v4/projects")
+		d, err := http.ParseTime(rr.Header().Get("Date"))
+		if err != nil {
+			t.Fatalf("Date %q: %v", rr.Header().Get("Date"), err)
+		}
+		reset, err := strconv.ParseInt(rr.Header().Get("RateLimit-Reset"), 10, 64)
+		if err != nil {
+			t.Fatalf("RateLimit-Reset %q: %v", rr.Header().Get("RateLimit-Reset"), err)
+		}
+		return d, time.Unix(reset, 0)
+	}
+	if d, _ := date(); time.Since(d) > time.Minute || time.Until(d) > time.Minute {
+		t.Fatalf("Date %s, local clock %s", d, time.Now())
+	}
+	for seed := int64(1); time.Now().After(s.Data().Now.Add(-48 * time.Hour)); seed++ {
+		s.AddActivity(seed)
+	}
+	now := s.Data().Now
+	d, reset := date()
+	if d.Before(now.Truncate(time.Second)) {
+		t.Fatalf("Date %s is before the instance's Now %s", d, now)
+	}
+	if wait := reset.Sub(d); wait <= 0 || wait > 61*time.Second {
+		t.Fatalf("RateLimit-Reset %s is %s after Date %s, want within the minute", reset, wait, d)
 	}
 }

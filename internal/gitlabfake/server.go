@@ -103,6 +103,8 @@ type Server struct {
 
 	counts [24]atomic.Int64
 	faults *faults.Faults
+	// dataNow is d.Now in Unix nanoseconds, for the clock (see clock).
+	dataNow atomic.Int64
 }
 
 // New generates the instance described by opts.
@@ -116,7 +118,22 @@ func New(opts Options) *Server {
 	s.cache = map[string][]int32{}
 	s.faults = faults.New(opts.RateLimitPerMinute,
 		faults.Settings{FailEvery: opts.FailEvery, CutEvery: opts.CutEvery, RateLimit: opts.RateLimit})
+	s.dataNow.Store(s.d.Now.UnixNano())
+	s.faults.SetClock(s.clock)
 	return s
+}
+
+// clock is the instance's clock, which its Date headers give: the local
+// clock, or the instance's Now when AddActivity has moved it past the local
+// clock (the generated history starts at BaseTime, a fixed day, so a few
+// activities take it past today). A real GitLab creates every row at or
+// before its own now.
+func (s *Server) clock() time.Time {
+	now, data := time.Now(), time.Unix(0, s.dataNow.Load())
+	if data.After(now) {
+		return data
+	}
+	return now
 }
 
 // Data returns a deep copy of the current instance.
@@ -139,6 +156,7 @@ func (s *Server) Edit(fn func(d *Data)) {
 // reindex rebuilds the index after the data changed and drops the cached
 // listings; s.mu must be held for writing.
 func (s *Server) reindex() {
+	s.dataNow.Store(s.d.Now.UnixNano())
 	s.idx = buildIndex(s.d)
 	s.cacheMu.Lock()
 	clear(s.cache)

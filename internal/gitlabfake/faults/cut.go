@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 )
 
 // held is an answer kept back from the client so that it can be cut.
@@ -92,7 +91,6 @@ func cutShort(w http.ResponseWriter, r *http.Request, full []byte) {
 
 func writeRawHead(buf *bufio.ReadWriter, r *http.Request, h http.Header) {
 	fmt.Fprintf(buf, "HTTP/1.%d 200 OK\r\n", r.ProtoMinor)
-	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	h.Set("Connection", "close")
 	h.Write(buf)
 	buf.WriteString("\r\n")

@@ -68,6 +68,8 @@ type Faults struct {
 	reqN, failN, cutN   atomic.Int64
 	failEvery, cutEvery atomic.Int64
 	latency             atomic.Int64 // nanoseconds
+	// clock is the server's clock (SetClock); nil is the local one.
+	clock atomic.Pointer[func() time.Time]
 
 	mu       sync.Mutex
 	script   []Fault
@@ -103,6 +105,22 @@ func (f *Faults) Set(s Settings) {
 	f.mu.Unlock()
 }
 
+// SetClock makes now the server's clock: every answer's Date header, and
+// the instant RateLimit-Reset names, are read on it. A GitLab's rows are
+// never dated after its own clock, so a fake whose data runs ahead of the
+// local clock must say so, or a client bounding its reads by the server's
+// now (audit event windows) rightly misses rows that, on a real server,
+// could not exist yet.
+func (f *Faults) SetClock(now func() time.Time) { f.clock.Store(&now) }
+
+// now reads the server's clock.
+func (f *Faults) now() time.Time {
+	if c := f.clock.Load(); c != nil {
+		return (*c)()
+	}
+	return time.Now()
+}
+
 // Requests is how many requests have come through so far, whatever their answer.
 func (f *Faults) Requests() int64 { return f.reqN.Load() }
 
@@ -114,6 +132,7 @@ func Inject(next http.Handler, f *Faults) http.Handler {
 }
 
 func (f *Faults) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	w.Header().Set("Date", f.now().UTC().Format(http.TimeFormat))
 	n := f.reqN.Add(1)
 	fault, scripted := f.scripted()
 	if !f.wait(r) {
@@ -203,7 +222,8 @@ func (f *Faults) allow(h http.Header) bool {
 		}
 	}
 	f.mu.Unlock()
-	reset := time.Unix((minute+1)*60, 0).UTC()
+	// The window ends on the local clock; the instant is the server's.
+	reset := time.Unix((minute+1)*60, 0).Add(f.now().Sub(now)).UTC()
 	h.Set("RateLimit-Limit", strconv.Itoa(f.limit))
 	h.Set("RateLimit-Observed", strconv.Itoa(observed))
 	h.Set("RateLimit-Remaining", strconv.Itoa(max(0, f.limit-observed)))
