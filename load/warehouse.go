@@ -275,6 +275,15 @@ func (w *Warehouse) Close() error {
 		return nil
 	}
 	var errs []error
+	// The closing checkpoint is a run's memory peak: it writes out every
+	// row group the run added since the last automatic checkpoint, reading
+	// back those the trims evicted. On one thread DuckDB works on one at a
+	// time. Measured on 2 December 2026 (first run of the bench instance,
+	// three runs each, binary read from disk): anonymous peak 158 to 162
+	// MiB against 166 to 171 with duckThreads, in the same time.
+	if _, err := w.conn.ExecContext(context.Background(), "SET threads = 1"); err != nil {
+		errs = append(errs, fmt.Errorf("load: checkpointing %s: %w", w.duckPath, err))
+	}
 	if _, err := w.conn.ExecContext(context.Background(), "CHECKPOINT"); err != nil {
 		errs = append(errs, fmt.Errorf("load: checkpointing %s: %w", w.duckPath, err))
 	}
