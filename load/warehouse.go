@@ -189,6 +189,7 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 		runID:      opts.RunID,
 		log:        opts.Logger,
 		alloc:      opts.Alloc,
+		upserted:   newUpserted(),
 	}
 	if w.runID == "" {
 		w.runID = generateRunID()
@@ -218,7 +219,6 @@ func Open(ctx context.Context, opts Options) (_ *Warehouse, err error) {
 		return nil, fmt.Errorf("load: opening %s: %w", w.duckPath, err)
 	}
 	w.duck = &duckSink{conn: w.conn, runID: w.runID, at: w.at}
-	w.upserted = newUpserted()
 	tr, err := openTree(ctx, opts, encoder{alloc: w.alloc}, w.at, w.log)
 	if err != nil {
 		return nil, err
@@ -496,14 +496,6 @@ type pending interface {
 	abort() error
 }
 
-func sinkNames(sinks []sink) []string {
-	names := make([]string, len(sinks))
-	for i, s := range sinks {
-		names[i] = s.name()
-	}
-	return names
-}
-
 // errCommitUnknown marks a commit whose outcome could not be determined.
 var errCommitUnknown = errors.New("outcome of the commit is unknown; the next Open reconciles the Parquet files with the DuckDB manifest")
 
@@ -710,7 +702,12 @@ func monthOf(t schemas.Table, rec arrow.RecordBatch) (func(int) string, error) {
 // the warehouse's one writer is what a backfill waits for. DuckDB's part
 // of prepare then ends with what those sinks recorded in b (finish).
 func (w *Warehouse) writeBatch(ctx context.Context, b *factBatch) error {
-	var prepared []pending
+	// prepared is what was prepared, named for the commit hooks.
+	type named struct {
+		name string
+		pending
+	}
+	var prepared []named
 	abortAll := func(cause error) error {
 		errs := []error{cause}
 		for i := len(prepared) - 1; i >= 0; i-- {
@@ -729,7 +726,7 @@ func (w *Warehouse) writeBatch(ctx context.Context, b *factBatch) error {
 			cancel() // stop appending rows that will be rolled back
 			break
 		}
-		prepared = append(prepared, p)
+		prepared = append(prepared, named{s.name(), p})
 	}
 	serr := <-staged // stage rolls back what it began when it fails
 	switch {
@@ -744,10 +741,9 @@ func (w *Warehouse) writeBatch(ctx context.Context, b *factBatch) error {
 	if err != nil {
 		return abortAll(err)
 	}
-	prepared = append(prepared, p)
-	names := append(sinkNames(w.sinks), w.duck.name())
-	for i, p := range prepared {
-		if err := w.at("commit " + names[i]); err != nil {
+	prepared = append(prepared, named{w.duck.name(), p})
+	for _, p := range prepared {
+		if err := w.at("commit " + p.name); err != nil {
 			return abortAll(err)
 		}
 		if err := p.commit(ctx); err != nil {

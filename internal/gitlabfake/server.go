@@ -114,11 +114,10 @@ func New(opts Options) *Server {
 		s.loc = time.UTC
 	}
 	s.d = generate(opts.Seed, s.sc)
-	s.idx = buildIndex(s.d)
 	s.cache = map[string][]int32{}
+	s.reindex() // no one else holds s yet
 	s.faults = faults.New(opts.RateLimitPerMinute,
 		faults.Settings{FailEvery: opts.FailEvery, CutEvery: opts.CutEvery, RateLimit: opts.RateLimit})
-	s.dataNow.Store(s.d.Now.UnixNano())
 	s.faults.SetClock(s.clock)
 	return s
 }
