@@ -65,6 +65,15 @@ const (
 	// cache only costs memory: a count over the 8,336 Parquet files of 10
 	// million events took 151 MB with it and 67 MB without.
 	duckExternalFileCache = "false"
+	// duckCheckpointThreshold is the checkpoint_threshold of a writer's
+	// open: high enough that DuckDB never checkpoints on its own, inside
+	// a COMMIT, because labtrail checkpoints itself once the write-ahead
+	// log reaches duckCheckpointWAL (see Warehouse.checkpointIfDue).
+	duckCheckpointThreshold = "1TB"
+	// duckCheckpointWAL is the write-ahead log size at which a writer
+	// checkpoints after a batch: DuckDB's own default threshold, so the
+	// checkpoints are as frequent as before and each as big.
+	duckCheckpointWAL = 16 << 20
 )
 
 // duckDSN returns the DSN that opens the DuckDB file path with labtrail's
@@ -89,6 +98,9 @@ func duckDSN(path string, readOnly bool) string {
 		var b [4]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
 		temp += "-" + hex.EncodeToString(b[:])
+	}
+	if !readOnly {
+		q.Set("checkpoint_threshold", duckCheckpointThreshold)
 	}
 	q.Set("temp_directory", temp)
 	return path + "?" + q.Encode()

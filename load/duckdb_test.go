@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -263,5 +265,52 @@ func TestTrimCacheRestoresTheMemoryLimit(t *testing.T) {
 	}
 	if after := limit(); after != before {
 		t.Errorf("memory_limit %s after the writes, %s before", after, before)
+	}
+}
+
+// A writer checkpoints itself once the write-ahead log reaches
+// duckCheckpointWAL (checkpointIfDue), since DuckDB's own threshold is
+// set out of reach: the log stays bounded by that plus one batch, every
+// row is still there, and DuckDB is back on duckThreads threads after.
+func TestWriterCheckpointsTheWAL(t *testing.T) {
+	e := newEnv(t)
+	defer e.alloc.AssertSize(t, 0)
+	w := e.open("run1")
+	defer e.close(w)
+	wal := e.opts("run1").DuckDBPath + ".wal"
+	var largest, folds int64
+	prev := int64(0)
+	const rounds, perRound = 8, 20_000
+	for round := range rounds {
+		var rows []row
+		for i := range perRound {
+			rows = append(rows, row{"id": round*perRound + i + 1, "project_id": 7, "action_name": "pushed to",
+				"push_ref": fmt.Sprintf("%d-%s", i, strings.Repeat("x", 200))})
+		}
+		e.mustAppend(w, schemas.Events, rows)
+		st, err := os.Stat(wal)
+		size := int64(0)
+		if err == nil {
+			size = st.Size()
+		}
+		largest = max(largest, size)
+		if size < prev {
+			folds++
+		}
+		prev = size
+	}
+	if folds == 0 {
+		t.Errorf("the write-ahead log never shrank over %d batches (largest %d bytes): no checkpoint ran", rounds, largest)
+	}
+	if largest >= 2*duckCheckpointWAL {
+		t.Errorf("the write-ahead log reached %d bytes; it is checkpointed from %d", largest, duckCheckpointWAL)
+	}
+	var n int64
+	var threads string
+	if err := w.DB().QueryRow("SELECT count(*), current_setting('threads') FROM events").Scan(&n, &threads); err != nil {
+		t.Fatal(err)
+	}
+	if n != rounds*perRound || threads != strconv.Itoa(duckThreads) {
+		t.Errorf("after the writes: %d rows on %s threads, want %d on %d", n, threads, rounds*perRound, duckThreads)
 	}
 }

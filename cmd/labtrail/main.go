@@ -14,8 +14,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
+	"github.com/labtrail/labtrail/internal/cmem"
 	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/internal/pipeline"
 	"github.com/labtrail/labtrail/load"
@@ -56,6 +58,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	limitGoMemory()
+	limitCMemory(stderr)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -105,6 +108,28 @@ const goMemoryLimit = 64 << 20
 func limitGoMemory() {
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
 		debug.SetMemoryLimit(goMemoryLimit)
+	}
+}
+
+// cMmapThreshold is the size from which a C allocation (DuckDB's, mostly:
+// its 256 KiB blocks, hash tables, checkpoint buffers) gets a mapping of its
+// own, returned to the system when freed (internal/cmem). With glibc's
+// default the threshold rises to the largest block freed, after which
+// DuckDB's blocks come from malloc's arenas and what a checkpoint freed
+// stays resident. Measured on 2 December 2026 (10x first run, concurrency
+// 8, binary read from disk, with Warehouse.checkpointIfDue): peak RSS 252 to
+// 260 MiB over four runs against 272 to 277 without it, in the same time
+// (82 to 87 s); 64 KiB and two malloc arenas did no better.
+const cMmapThreshold = 128 << 10
+
+// limitCMemory sets cMmapThreshold, unless GLIBC_TUNABLES sets glibc's
+// own (glibc.malloc.mmap_threshold), which then wins.
+func limitCMemory(stderr io.Writer) {
+	if strings.Contains(os.Getenv("GLIBC_TUNABLES"), "mmap_threshold") {
+		return
+	}
+	if err := cmem.SetMmapThreshold(cMmapThreshold); err != nil && !errors.Is(err, cmem.ErrUnsupported) {
+		fmt.Fprintf(stderr, "labtrail: %v\n", err)
 	}
 }
 
