@@ -98,8 +98,7 @@ func duckDSN(path string, readOnly bool) string {
 		var b [4]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
 		temp += "-" + hex.EncodeToString(b[:])
-	}
-	if !readOnly {
+	} else {
 		q.Set("checkpoint_threshold", duckCheckpointThreshold)
 	}
 	q.Set("temp_directory", temp)

@@ -276,16 +276,7 @@ func (w *Warehouse) Close() error {
 		return nil
 	}
 	var errs []error
-	// The closing checkpoint is a run's memory peak: it writes out every
-	// row group the run added since the last automatic checkpoint, reading
-	// back those the trims evicted. On one thread DuckDB works on one at a
-	// time. Measured on 2 December 2026 (first run of the bench instance,
-	// three runs each, binary read from disk): anonymous peak 158 to 162
-	// MiB against 166 to 171 with duckThreads, in the same time.
-	if _, err := w.conn.ExecContext(context.Background(), "SET threads = 1"); err != nil {
-		errs = append(errs, fmt.Errorf("load: checkpointing %s: %w", w.duckPath, err))
-	}
-	if _, err := w.conn.ExecContext(context.Background(), "CHECKPOINT"); err != nil {
+	if err := w.checkpoint(context.Background()); err != nil {
 		errs = append(errs, fmt.Errorf("load: checkpointing %s: %w", w.duckPath, err))
 	}
 	if err := w.release(); err != nil {
@@ -420,6 +411,25 @@ func (w *Warehouse) lowerLimit(ctx context.Context) bool {
 	return true
 }
 
+// checkpoint folds DuckDB's write-ahead log into the database file, on one
+// thread, and leaves DuckDB on that one thread. A checkpoint is a run's
+// memory peak: it writes out every row group added since the last one,
+// reading back those the trims evicted, and on one thread DuckDB works on
+// one at a time. Measured on 2 December 2026 (Close's checkpoint, first
+// run of the bench instance, three runs each, binary read from disk):
+// anonymous peak 158 to 162 MiB against 166 to 171 with duckThreads, in
+// the same time. Guarded by mu.
+func (w *Warehouse) checkpoint(ctx context.Context) error {
+	var errs []error
+	if _, err := w.conn.ExecContext(ctx, "SET threads = 1"); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := w.conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // checkpointIfDue checkpoints DuckDB, on one thread, once its write-ahead
 // log has reached duckCheckpointWAL, and reports whether it did.
 //
@@ -442,11 +452,7 @@ func (w *Warehouse) checkpointIfDue(ctx context.Context) bool {
 	if err != nil || st.Size() < duckCheckpointWAL {
 		return false
 	}
-	if _, err := w.conn.ExecContext(ctx, "SET threads = 1"); err != nil {
-		w.log.Warn("DuckDB checkpoint skipped", "err", err)
-		return false
-	}
-	if _, err := w.conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+	if err := w.checkpoint(ctx); err != nil {
 		w.log.Warn("DuckDB checkpoint failed; the write-ahead log is kept and folded in later", "wal_bytes", st.Size(), "err", err)
 	}
 	if _, err := w.conn.ExecContext(ctx, "SET threads = "+strconv.Itoa(duckThreads)); err != nil {
