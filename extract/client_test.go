@@ -282,3 +282,48 @@ func TestWrongShapeIsAnErrorNotARetry(t *testing.T) {
 		t.Fatalf("calls = %d, want 1", calls.Load())
 	}
 }
+
+// ReadFirstOnly reads page 1 alone and reports whether the listing goes
+// on past it: by the page the server names next, not by its count, so a
+// listing counted at 5 pages whose first page names no next one has ended.
+// EventsPages then reads one page alone, or on to the end.
+func TestFirstPageOnlyAndSinglePages(t *testing.T) {
+	const pages = 3
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		p, _ := strconv.Atoi(r.URL.Query().Get("page"))
+		w.Header().Set("X-Total-Pages", "5") // miscounted: the listing has 3
+		if p < pages {
+			w.Header().Set("X-Next-Page", strconv.Itoa(p+1))
+		}
+		fmt.Fprintf(w, `[{"id":%d,"created_at":"2024-01-01T00:00:00Z"}]`, p)
+	})
+	var ids []int64
+	collect := func(es []Event) error {
+		for _, e := range es {
+			ids = append(ids, e.ID)
+		}
+		return nil
+	}
+	first := func(Extent, []Event) Sizing { return ReadFirstOnly }
+	stopped, err := c.EventsWindow(context.Background(), EventSource{}, DayWindow{}, first, collect)
+	if err != nil || !stopped || fmt.Sprint(ids) != "[1]" {
+		t.Fatalf("first page only: stopped %v, ids %v, err %v; want page 1 and stopped", stopped, ids, err)
+	}
+	ids = nil
+	if err := c.EventsPages(context.Background(), EventSource{}, DayWindow{}, 2, false, collect); err != nil || fmt.Sprint(ids) != "[2]" {
+		t.Fatalf("page 2 alone: ids %v, err %v", ids, err)
+	}
+	ids = nil
+	if err := c.EventsPages(context.Background(), EventSource{}, DayWindow{}, 2, true, collect); err != nil || fmt.Sprint(ids) != "[2 3]" {
+		t.Fatalf("from page 2 on: ids %v, err %v", ids, err)
+	}
+	// A listing whose first page names no next page has ended, whatever
+	// its count: not stopped.
+	c2 := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Total-Pages", "5")
+		fmt.Fprint(w, `[{"id":1,"created_at":"2024-01-01T00:00:00Z"}]`)
+	})
+	if stopped, err := c2.EventsWindow(context.Background(), EventSource{}, DayWindow{}, first, func([]Event) error { return nil }); err != nil || stopped {
+		t.Fatalf("one-page listing counted at 5: stopped %v, err %v; want the end", stopped, err)
+	}
+}

@@ -57,11 +57,28 @@ func (w DayWindow) Days() int {
 }
 
 // EventsWindow pages the source's events in window w, in id order. When
-// split is not nil it sees the first page's extent and rows before fn
-// does; if it returns true the listing stops there, nothing is handed to
-// fn, and EventsWindow reports true (the caller reads the window in parts
-// instead).
-func (c *Client) EventsWindow(ctx context.Context, src EventSource, w DayWindow, split func(Extent, []Event) bool, fn func([]Event) error) (bool, error) {
+// size is not nil it sees the first page's extent and rows before fn
+// does, and decides what is read (see Sizing); EventsWindow reports
+// whether it stopped before the listing's end: ReadInParts, or
+// ReadFirstOnly when the first page names a next one.
+func (c *Client) EventsWindow(ctx context.Context, src EventSource, w DayWindow, size func(Extent, []Event) Sizing, fn func([]Event) error) (bool, error) {
+	return listRestarting[Event](ctx, c, src.path(), windowQuery(w), fn, hooks[Event]{sized: size})
+}
+
+// EventsPages pages the source's events in window w from page first on:
+// that page alone when follow is false, otherwise on to the end (as
+// EventsWindow does, by the pages each answer names next). A caller that
+// read page 1 and learnt the listing's page count reads the other pages
+// at once with it: pages before the last alone, the last one followed,
+// so that the listing still ends only where the server names no next
+// page, whatever it counted.
+func (c *Client) EventsPages(ctx context.Context, src EventSource, w DayWindow, first int64, follow bool, fn func([]Event) error) error {
+	_, err := listRestarting[Event](ctx, c, src.path(), windowQuery(w), fn, hooks[Event]{first: first, only: !follow})
+	return err
+}
+
+// windowQuery is the query of window w's listing, oldest event first.
+func windowQuery(w DayWindow) url.Values {
 	q := url.Values{"sort": {"asc"}}
 	if !w.First.IsZero() {
 		q.Set("after", w.First.AddDate(0, 0, -1).Format(time.DateOnly))
@@ -71,5 +88,5 @@ func (c *Client) EventsWindow(ctx context.Context, src EventSource, w DayWindow,
 	}
 	// current_user sends no scope: GitLab's scope=all would widen /events
 	// to every event of every project the token can see.
-	return listRestarting[Event](ctx, c, src.path(), q, fn, hooks[Event]{sized: split})
+	return q
 }

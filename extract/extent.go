@@ -18,7 +18,7 @@ import (
 // them again.
 func (c *Client) EventsExtent(ctx context.Context, src EventSource, w DayWindow) (Extent, error) {
 	var ext Extent
-	_, err := c.EventsWindow(ctx, src, w, func(e Extent, _ []Event) bool { ext = e; return true },
+	_, err := c.EventsWindow(ctx, src, w, func(e Extent, _ []Event) Sizing { ext = e; return ReadInParts },
 		func([]Event) error { return nil })
 	return ext, err
 }

@@ -29,13 +29,50 @@ type hooks[T any] struct {
 	// and return true: paging then starts again at page 1.
 	restart func([]T) bool
 	// sized is called with the first page's rows and the listing's
-	// extent before fn sees them; returning true stops the listing there
-	// (fn never sees the page), for callers that split a big listing.
-	sized func(Extent, []T) bool
+	// extent before fn sees them, for callers that read a big listing in
+	// parts (see Sizing).
+	sized func(Extent, []T) Sizing
+	// first is the page to start at (0: 1); only sizes listings that start
+	// at page 1.
+	first int64
+	// only reads the first page alone, whatever it names as next.
+	only bool
 }
 
-// listRestarting is listAll with hooks: a cursor (h.restart) and a look at
-// the first page (h.sized). It reports whether h.sized stopped it.
+// Sizing is what a caller makes of a listing's first page, seen with the
+// listing's extent before any row is handed on.
+type Sizing int
+
+const (
+	// ReadWhole pages on to the end.
+	ReadWhole Sizing = iota
+	// ReadInParts stops before the page is handed on: the caller reads the
+	// listing in parts (windows) instead.
+	ReadInParts
+	// ReadFirstOnly hands on the first page and stops there: the caller
+	// reads the other pages itself, at once (EventsPages).
+	ReadFirstOnly
+)
+
+// splitSizing is a sized hook for callers that only split: split true
+// reads in parts. A nil split sizes nothing.
+func splitSizing[T any](split func(Extent, []T) bool) func(Extent, []T) Sizing {
+	if split == nil {
+		return nil
+	}
+	return func(e Extent, rows []T) Sizing {
+		if split(e, rows) {
+			return ReadInParts
+		}
+		return ReadWhole
+	}
+}
+
+// listRestarting is listAll with hooks: a cursor (h.restart), a look at
+// the first page (h.sized), a start page and a single page (h.first,
+// h.only). It reports whether it stopped before the listing's end: by
+// h.sized, or after the only page it was to read when that page named a
+// next one.
 //
 // Whatever the server says, a listing ends: after max_pages pages (restarts
 // included), or when a page holds exactly the rows of the page before it
@@ -47,7 +84,7 @@ func listRestarting[T any, P Row[T]](ctx context.Context, c *Client, path string
 	}
 	q.Set("per_page", strconv.Itoa(perPage))
 	var prev []int64
-	for n, taken := int64(1), int64(0); ; taken++ {
+	for n, taken := max(1, h.first), int64(0); ; taken++ {
 		if taken >= c.maxPages {
 			return false, fmt.Errorf("GET %s: %w: more than %d pages (gitlab.max_pages); refusing to go on", path, ErrTooManyPages, c.maxPages)
 		}
@@ -66,8 +103,14 @@ func listRestarting[T any, P Row[T]](ctx context.Context, c *Client, path string
 			return false, fmt.Errorf("GET %s page %d: %w: the server sent the previous page's %d rows again; refusing to loop", path, n, ErrTooManyPages, len(ids))
 		}
 		prev = ids
-		if taken == 0 && h.sized != nil && h.sized(pg.extent, rows) {
-			return true, nil
+		only := h.only
+		if taken == 0 && n == 1 && h.sized != nil {
+			switch h.sized(pg.extent, rows) {
+			case ReadInParts:
+				return true, nil
+			case ReadFirstOnly:
+				only = true
+			}
 		}
 		if err := fn(rows); err != nil {
 			return false, err
@@ -75,6 +118,8 @@ func listRestarting[T any, P Row[T]](ctx context.Context, c *Client, path string
 		switch {
 		case next == 0:
 			return false, nil
+		case only:
+			return true, nil
 		case h.restart != nil && h.restart(rows):
 			n = 1
 		case next <= n:

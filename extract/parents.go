@@ -107,7 +107,7 @@ func listByUpdated[T any, P ParentRow[T]](ctx context.Context, c *Client, path s
 		}
 	}
 	setCursor()
-	return listRestarting[T, P](ctx, c, path, q, fn, hooks[T]{sized: split, restart: func(rows []T) bool {
+	return listRestarting[T, P](ctx, c, path, q, fn, hooks[T]{sized: splitSizing(split), restart: func(rows []T) bool {
 		// Millisecond resolution on the wire: truncate so rows at the
 		// cursor are not skipped by rounding, and compare truncated so a
 		// sub-millisecond advance cannot restart the same page forever.

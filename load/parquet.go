@@ -150,13 +150,21 @@ func (p *parquetPending) abort() error {
 }
 
 // encoder writes the one Parquet format of every file, whatever the tree:
-// zstd, and the Arrow schema stored in the file so that types round-trip
-// exactly.
+// zstd, plain encoding, and the Arrow schema stored in the file so that
+// types round-trip exactly.
+//
+// No dictionary pages: zstd already folds the repeated strings a
+// dictionary would (action names, usernames, label names), and building
+// the dictionaries was the dearest part of writing a batch. Measured on 2
+// December 2026 (5,000 event rows in memory; the bench instance's first
+// run; its compaction): a batch encoded in 4.6 ms against 7.9, the run's
+// events files 7.9 MB against 8.4, compacted 5.95 MB against 6.03.
 type encoder struct{ alloc memory.Allocator }
 
 func (e encoder) writerProps() (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
 	return parquet.NewWriterProperties(
 			parquet.WithCompression(compress.Codecs.Zstd),
+			parquet.WithDictionaryDefault(false),
 			parquet.WithAllocator(e.alloc),
 			parquet.WithMaxRowGroupLength(rowGroupRows),
 			parquet.WithCreatedBy("labtrail"),

@@ -190,11 +190,13 @@ func TestAuditActivity(t *testing.T) {
 	}
 }
 
-// The Date header is the instance's clock: the local clock, or the
-// instance's Now once AddActivity has moved Now past it. No row is ever
-// dated after the clock a client reads, as on a real GitLab; a client that
-// bounds its reads by the server's now (audit windows) would otherwise miss
-// rows the fake has and a real server could not. RateLimit-Reset is an
+// The Date header is the instance's clock: its Now (BaseTime for a
+// generated instance), moved on by AddActivity, plus the time passed since.
+// No row is ever dated after the clock a client reads, and no row is
+// created on a day the clock has already left, as on a real GitLab: a
+// client that bounds its reads by the server's now (audit windows) would
+// otherwise miss rows the fake has, and one that records finished days
+// would miss the rows AddActivity creates in them. RateLimit-Reset is an
 // instant on the same clock, within a minute of it.
 func TestDateIsTheInstanceClock(t *testing.T) {
 	s := New(Options{Seed: 1, Token: testToken})
@@ -211,18 +213,22 @@ func TestDateIsTheInstanceClock(t *testing.T) {
 		}
 		return d, time.Unix(reset, 0)
 	}
-	if d, _ := date(); time.Since(d) > time.Minute || time.Until(d) > time.Minute {
-		t.Fatalf("Date %s, local clock %s", d, time.Now())
-	}
-	for seed := int64(1); time.Now().After(s.Data().Now.Add(-48 * time.Hour)); seed++ {
-		s.AddActivity(seed)
-	}
-	now := s.Data().Now
-	d, reset := date()
-	if d.Before(now.Truncate(time.Second)) {
-		t.Fatalf("Date %s is before the instance's Now %s", d, now)
-	}
-	if wait := reset.Sub(d); wait <= 0 || wait > 61*time.Second {
-		t.Fatalf("RateLimit-Reset %s is %s after Date %s, want within the minute", reset, wait, d)
+	for seed := int64(0); seed < 3; seed++ {
+		if seed > 0 {
+			s.AddActivity(seed)
+		}
+		data := s.Data()
+		d, reset := date()
+		if d.Before(data.Now.Truncate(time.Second)) || d.Sub(data.Now) > time.Minute {
+			t.Fatalf("activity %d: Date %s, the instance's Now %s", seed, d, data.Now)
+		}
+		for _, e := range data.Events {
+			if e.CreatedAt.After(d.Add(time.Second)) {
+				t.Fatalf("activity %d: event %d created %s, after Date %s", seed, e.ID, e.CreatedAt, d)
+			}
+		}
+		if wait := reset.Sub(d); wait <= 0 || wait > 61*time.Second {
+			t.Fatalf("activity %d: RateLimit-Reset %s is %s after Date %s, want within the minute", seed, reset, wait, d)
+		}
 	}
 }

@@ -103,9 +103,13 @@ type Server struct {
 
 	counts [24]atomic.Int64
 	faults *faults.Faults
-	// dataNow is d.Now in Unix nanoseconds, for the clock (see clock).
-	dataNow atomic.Int64
+	// now is where the clock stands (see clock).
+	now atomic.Pointer[clockBase]
 }
+
+// clockBase sets the instance's clock: data (the instance's Now) at the
+// local monotonic instant at.
+type clockBase struct{ data, at time.Time }
 
 // New generates the instance described by opts.
 func New(opts Options) *Server {
@@ -122,17 +126,16 @@ func New(opts Options) *Server {
 	return s
 }
 
-// clock is the instance's clock, which its Date headers give: the local
-// clock, or the instance's Now when AddActivity has moved it past the local
-// clock (the generated history starts at BaseTime, a fixed day, so a few
-// activities take it past today). A real GitLab creates every row at or
-// before its own now.
+// clock is the instance's clock, which its Date headers give: the
+// instance's Now (BaseTime for a generated instance, moved on by
+// AddActivity) plus the time passed since it was set. Not the local clock:
+// the generated history ends at BaseTime, a fixed day, and a clock that
+// ran ahead of the data would have AddActivity create rows on days the
+// server had already said were past, which a real GitLab never does (a
+// client that records finished days rightly never reads them again).
 func (s *Server) clock() time.Time {
-	now, data := time.Now(), time.Unix(0, s.dataNow.Load())
-	if data.After(now) {
-		return data
-	}
-	return now
+	b := s.now.Load()
+	return b.data.Add(time.Since(b.at))
 }
 
 // Data returns a deep copy of the current instance.
@@ -155,7 +158,9 @@ func (s *Server) Edit(fn func(d *Data)) {
 // reindex rebuilds the index after the data changed and drops the cached
 // listings; s.mu must be held for writing.
 func (s *Server) reindex() {
-	s.dataNow.Store(s.d.Now.UnixNano())
+	if b := s.now.Load(); b == nil || !b.data.Equal(s.d.Now) {
+		s.now.Store(&clockBase{data: s.d.Now, at: time.Now()})
+	}
 	s.idx = buildIndex(s.d)
 	s.cacheMu.Lock()
 	clear(s.cache)

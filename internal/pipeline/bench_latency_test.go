@@ -62,11 +62,13 @@ func BenchmarkLatency(b *testing.B) {
 //
 // The fake runs in a process of its own (startFakeProcess), as a real
 // GitLab would on a machine of its own; on this 2-core machine it still
-// takes CPU from the client, which cpu-bound shows. cpu-s is the CPU time
-// this process (the client: labtrail) used during the run, and cpu-bound
-// that time over elapsed x GOMAXPROCS: near 1 the run waited for CPU, not
-// for the server, and the latency bound cannot be reached on this machine
-// whatever the concurrency.
+// takes CPU from the client. cpu-s is the CPU time this process (the
+// client: labtrail) used during the run and server-cpu-s the fake's;
+// cpu-bound is cpu-s over elapsed x the machine's cores, machine-cpu-bound
+// the two together over the same. Near 1 the run waited for CPU, not for
+// the server's latency, and the latency bound cannot be reached on this
+// machine whatever the concurrency: (cpu-s + server-cpu-s) / cores is the
+// shortest the run can take here.
 func latencyRun(b *testing.B, scale gitlabfake.Scale, pipeline string, c int) (time.Duration, int64, int64) {
 	b.StopTimer()
 	opts := gitlabfake.Options{Seed: 42, Scale: scale, Token: token, RateLimitPerMinute: 1_000_000}
@@ -75,16 +77,19 @@ func latencyRun(b *testing.B, scale gitlabfake.Scale, pipeline string, c int) (t
 	h.cfg.GitLab.Concurrency = c
 	// The same instance, served from a process of its own: the harness's
 	// in-process server stays idle.
-	h.cfg.GitLab.URL = startFakeProcess(b, opts, benchLatency)
+	url, serverCPU := startFakeProcess(b, opts, benchLatency)
+	h.cfg.GitLab.URL = url
 	b.StartTimer()
-	cpu0 := cpuTime()
+	cpu0, server0 := cpuTime(), serverCPU()
 	start := time.Now()
 	res, client, err := h.run(context.Background())
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu, server := cpuTime()-cpu0, serverCPU()-server0
 	b.StopTimer()
 	b.ReportMetric(cpu.Seconds(), "cpu-s")
-	b.ReportMetric(cpu.Seconds()/elapsed.Seconds()/float64(runtime.GOMAXPROCS(0)), "cpu-bound")
+	b.ReportMetric(server.Seconds(), "server-cpu-s")
+	b.ReportMetric(cpu.Seconds()/elapsed.Seconds()/float64(runtime.NumCPU()), "cpu-bound")
+	b.ReportMetric((cpu+server).Seconds()/elapsed.Seconds()/float64(runtime.NumCPU()), "machine-cpu-bound")
 	if err != nil || len(res.Failures) > 0 {
 		b.Fatalf("run: %v %+v", err, res.Failures)
 	}

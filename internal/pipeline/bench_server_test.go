@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,9 +63,10 @@ func serveFake(spec string) error {
 // startFakeProcess serves a fake GitLab of opts, answering after latency,
 // from a child process, so that its CPU is not the client's: on a machine of
 // few cores, a server in the benchmark's own process takes the cores the
-// client is measured on. It returns the server's URL; the child ends when
-// the benchmark does.
-func startFakeProcess(tb testing.TB, opts gitlabfake.Options, latency time.Duration) string {
+// client is measured on. It returns the server's URL and a function that
+// reads the CPU time the child has used so far; the child ends when the
+// benchmark does.
+func startFakeProcess(tb testing.TB, opts gitlabfake.Options, latency time.Duration) (string, func() time.Duration) {
 	tb.Helper()
 	spec, err := json.Marshal(fakeProcessSpec{Options: opts, Latency: latency})
 	if err != nil {
@@ -93,5 +95,30 @@ func startFakeProcess(tb testing.TB, opts gitlabfake.Options, latency time.Durat
 	if err != nil || !ok {
 		tb.Fatalf("fake server process: %q, %v", line, err)
 	}
-	return url
+	pid := c.Process.Pid
+	return url, func() time.Duration { return processCPU(pid) }
+}
+
+// processCPU is the user and system CPU time process pid has used, read
+// from /proc (0 where there is none). /proc counts in USER_HZ ticks, which
+// Linux fixes at 100 a second for user space.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis are space-separated: state is field 3, utime 14
+	// and stime 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * time.Second / 100
 }

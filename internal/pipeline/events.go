@@ -18,11 +18,16 @@ import (
 // by id in the warehouse.
 const eventsOverlapDays = 2
 
-// splitPages is the most pages a window of an Events API listing is read
-// in one serial chain: a bigger one is split into day windows read in
-// parallel, since a chain of pages, each waiting for the one before, is
-// what bounds a big project's backfill, not the pool.
-const splitPages = 8
+// fanOutPages is the most pages of a window whose count its first page
+// gives that are read at once, each page a request of its own, rather
+// than split in day windows: GitLab counts listings up to 10,000 rows (100
+// pages), and a window it counts is read in one round trip of the pool,
+// with no window ending on a page only part full but its last.
+const fanOutPages = 100
+
+// uncountedParts is how many day windows a window GitLab did not count
+// (more than 100 pages) is split into.
+const uncountedParts = 8
 
 const day = 24 * time.Hour
 
@@ -73,53 +78,138 @@ type eventsRun struct {
 }
 
 func (u *eventsRun) run(ctx context.Context, windows []extract.DayWindow) error {
-	if err := drain(ctx, u.r.Concurrency, windows, u.read); err != nil {
+	tasks := make([]eventsTask, len(windows))
+	for i, w := range windows {
+		tasks[i] = eventsTask{w: w}
+	}
+	if err := drain(ctx, u.r.Concurrency, tasks, u.read); err != nil {
 		return err
 	}
 	return u.finish(ctx, u.newest)
 }
 
-// read reads window w, or, if its first page shows it too big for one
-// chain of pages, returns its parts instead (the first page is then read
-// again by the first part: one request per split). A finished window
-// that lies in the past is recorded with its last rows.
-func (u *eventsRun) read(ctx context.Context, w extract.DayWindow) ([]extract.DayWindow, error) {
+// eventsTask is a piece of an events run's listing: a window, read from
+// its first page, or one page of a window whose first page counted its
+// pages (of).
+type eventsTask struct {
+	w      extract.DayWindow
+	page   int64   // 0: the window from its first page; else this page of it
+	follow bool    // page is the last one counted: read on while the server names a next
+	of     *fanOut // the window page belongs to
+}
+
+// fanOut is a window read page by page, every page at once: it is
+// finished, and recorded, when the last of its pages is read.
+type fanOut struct {
+	left   int64     // pages not read yet; under the unit's mu
+	newest time.Time // under the unit's mu
+}
+
+// read reads task t: a window from its first page or one page of a
+// window. A window whose first page shows it too big for one request per
+// page (not counted by GitLab) returns its parts instead (the first page
+// is then read again by the first part: one request per split); a window
+// it counts returns its other pages, read at once. Rows go to the unit's
+// builder; a finished window that lies in the past is recorded with its
+// last rows.
+func (u *eventsRun) read(ctx context.Context, t eventsTask) ([]eventsTask, error) {
+	if t.page > 0 {
+		return nil, u.readPage(ctx, t)
+	}
+	w := t.w
 	var parts []extract.DayWindow
+	var pages int64
 	var newest time.Time
-	split, err := u.r.Client.EventsWindow(ctx, u.src, w, func(ext extract.Extent, rows []extract.Event) bool {
-		parts = u.split(w, ext, rows)
-		return len(parts) > 1
-	}, func(evs []extract.Event) error {
+	stopped, err := u.r.Client.EventsWindow(ctx, u.src, w, func(ext extract.Extent, rows []extract.Event) extract.Sizing {
+		if ext.Known() && ext.TotalPages > 1 && ext.TotalPages <= fanOutPages {
+			pages = ext.TotalPages
+			return extract.ReadFirstOnly
+		}
+		if parts = u.split(w, ext, rows); len(parts) > 1 {
+			return extract.ReadInParts
+		}
+		return extract.ReadWhole
+	}, u.add(ctx, &newest))
+	switch {
+	case err != nil:
+		return nil, err
+	case stopped && pages == 0:
+		tasks := make([]eventsTask, len(parts))
+		for i, p := range parts {
+			tasks[i] = eventsTask{w: p}
+		}
+		return tasks, nil
+	case stopped:
+		// The other pages the first one counted; none when it named no
+		// next page (the count is the server's, the end is too).
+		f := &fanOut{left: pages - 1, newest: newest}
+		tasks := make([]eventsTask, 0, pages-1)
+		for k := int64(2); k <= pages; k++ {
+			tasks = append(tasks, eventsTask{w: w, page: k, follow: k == pages, of: f})
+		}
+		return tasks, nil
+	}
+	return nil, u.windowRead(ctx, w, newest)
+}
+
+// readPage reads one page of a fanned-out window (on to the listing's end
+// from its last counted page), and finishes the window after its last
+// page.
+func (u *eventsRun) readPage(ctx context.Context, t eventsTask) error {
+	var newest time.Time
+	if err := u.r.Client.EventsPages(ctx, u.src, t.w, t.page, t.follow, u.add(ctx, &newest)); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	f := t.of
+	f.left--
+	if newest.After(f.newest) {
+		f.newest = newest
+	}
+	left, newest := f.left, f.newest
+	u.mu.Unlock()
+	if left > 0 {
+		return nil
+	}
+	return u.windowRead(ctx, t.w, newest)
+}
+
+// add returns the function a listing hands its pages to: it appends the
+// rows the unit keeps and moves newest (the window's, under the unit's
+// lock) past them.
+func (u *eventsRun) add(ctx context.Context, newest *time.Time) func([]extract.Event) error {
+	return func(evs []extract.Event) error {
 		return addPage(ctx, u.windowed, evs, func(e *extract.Event) time.Time { return e.CreatedAt },
 			func(e *extract.Event) {
 				if u.keep == nil || u.keep(e) {
 					transform.AppendEvent(u.b, u.refs, e)
 				}
-			}, &newest)
-	})
-	if err != nil || !split {
-		parts = nil
+			}, newest)
 	}
-	if err != nil || split {
-		return parts, err
-	}
+}
+
+// windowRead records window w, every row of which is read, newest the
+// newest of them; a window that reaches today is recorded by the
+// watermark only.
+func (u *eventsRun) windowRead(ctx context.Context, w extract.DayWindow, newest time.Time) error {
 	if w.Last.IsZero() {
-		return nil, nil // reaches today: recorded by the watermark only
+		return nil
 	}
-	return nil, u.record(ctx, load.Window{WatermarkKey: u.key, First: w.First, Last: w.Last, Newest: newest})
+	return u.record(ctx, load.Window{WatermarkKey: u.key, First: w.First, Last: w.Last, Newest: newest})
 }
 
 // split decides from window w's first page whether to read it in parts,
-// and returns them (none: read it whole). A window is split when its
-// listing is longer than splitPages (or too long for GitLab to count),
-// into parts of about splitPages pages each, by days. The days are spaced
+// and returns them (none: read it whole). A window is split when GitLab
+// did not count it (more than 100 pages), into uncountedParts parts, or
+// when a server counted more than fanOutPages pages, into parts of about
+// fanOutPages pages each, by days. The days are spaced
 // from the first row's day on (rows come in id order, so older ones are
 // rare: imports), but the first part still starts where w does, so that
 // the parts cover w exactly. The part that reaches today stays open-ended
 // and at least two days long, so that every closed part lies wholly in the
 // past in any time zone and no row can arrive in it once it is read.
 func (u *eventsRun) split(w extract.DayWindow, ext extract.Extent, rows []extract.Event) []extract.DayWindow {
-	if ext.Known() && ext.TotalPages <= splitPages {
+	if ext.Known() && ext.TotalPages <= fanOutPages {
 		return nil
 	}
 	first := w.First
@@ -138,9 +228,9 @@ func (u *eventsRun) split(w extract.DayWindow, ext extract.Extent, rows []extrac
 		parts = append(parts, extract.DayWindow{First: tail})
 		last = tail.AddDate(0, 0, -1)
 	}
-	n := 2 * u.r.Concurrency // GitLab stopped counting: more than 100 pages
+	n := uncountedParts
 	if ext.Known() {
-		n = int((ext.TotalPages + splitPages - 1) / splitPages)
+		n = int((ext.TotalPages + fanOutPages - 1) / fanOutPages)
 	}
 	if first.After(last) {
 		first = last

@@ -270,6 +270,12 @@ func (u *parentsUnit) listWindow(ctx, gctx context.Context, g *errgroup.Group, w
 	return parts, nil
 }
 
+// splitPages is the most pages a window of a parent listing is read in
+// one serial chain: a bigger one is split into windows of updated_at read
+// in parallel, since a chain of pages, each waiting for the one before, is
+// what bounds a big project's backfill, not the pool.
+const splitPages = 8
+
 // minListWindow is the shortest span of updated_at a listing is split to.
 const minListWindow = time.Minute
 

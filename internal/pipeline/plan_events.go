@@ -87,13 +87,20 @@ func (j *eventsJob) cost() Cost {
 }
 
 // eventsListingRequests is what reading an Events API listing of pages
-// pages costs a run: a listing longer than splitPages is read in day
-// windows of about splitPages pages each (eventsRun.split); each split
-// discards the first page it looked at and each window ends on a page
-// only part full, so a window costs about one and a half requests more.
+// pages costs a run (eventsRun.read): a listing GitLab counts (up to
+// fanOutPages pages) is read page by page at once, a request a page; a
+// longer one is split uncountedParts ways, and its parts again, until
+// GitLab counts each. Each split discards the first page it looked at, and
+// each window counted ends on a page only part full: about half a request
+// more each.
 func eventsListingRequests(pages int64) int64 {
-	if pages <= splitPages {
+	if pages <= fanOutPages {
 		return max(pages, 1)
 	}
-	return pages + ceilDiv(3*ceilDiv(pages, splitPages), 2)
+	splits, windows := int64(0), int64(1)
+	for per := pages; per > fanOutPages; per = ceilDiv(per, uncountedParts) {
+		splits += windows
+		windows *= uncountedParts
+	}
+	return pages + splits + ceilDiv(windows, 2)
 }

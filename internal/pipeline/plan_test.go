@@ -176,7 +176,7 @@ func TestSizeBySplitting(t *testing.T) {
 }
 
 func TestListingRequestModels(t *testing.T) {
-	for _, c := range []struct{ pages, want int64 }{{0, 1}, {1, 1}, {8, 8}, {9, 12}, {30, 36}, {240, 285}} {
+	for _, c := range []struct{ pages, want int64 }{{0, 1}, {1, 1}, {8, 8}, {100, 100}, {101, 106}, {240, 245}, {1900, 1941}} {
 		if got := eventsListingRequests(c.pages); got != c.want {
 			t.Errorf("events listing of %d pages: %d requests, want %d", c.pages, got, c.want)
 		}

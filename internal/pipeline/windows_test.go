@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,7 +80,8 @@ func TestSplitCoversTheWindowExactly(t *testing.T) {
 	}{
 		{"small listing", extract.DayWindow{First: date(t, "2024-01-01")}, extract.Extent{Total: 700, TotalPages: 7}, nil, 0},
 		{"uncounted, open", extract.DayWindow{First: date(t, "2024-01-01")}, unknown, ev("2024-01-01"), 9},
-		{"counted, open", extract.DayWindow{First: date(t, "2024-01-01")}, extract.Extent{Total: 4000, TotalPages: 40}, nil, 6},
+		{"counted: read page by page, not split", extract.DayWindow{First: date(t, "2024-01-01")}, extract.Extent{Total: 4000, TotalPages: 40}, nil, 0},
+		{"counted past GitLab's limit, open", extract.DayWindow{First: date(t, "2024-01-01")}, extract.Extent{Total: 45000, TotalPages: 450}, nil, 6},
 		{"first row late", extract.DayWindow{First: date(t, "2023-01-01")}, unknown, ev("2024-06-01"), 9},
 		{"closed", extract.DayWindow{First: date(t, "2024-01-01"), Last: date(t, "2024-01-31")}, unknown, nil, 8},
 		{"closed, one day", extract.DayWindow{First: date(t, "2024-01-01"), Last: date(t, "2024-01-01")}, unknown, nil, 0},
@@ -175,6 +178,83 @@ func TestBigListingIsReadInWindowsAndResumesOnlyUnfinished(t *testing.T) {
 		t.Errorf("the resumed run made %d windowed requests after %s finished windows; a full run makes %d", again.Load(), done[0], all.Load())
 	}
 	t.Logf("full run: %d windowed requests; resumed after %s finished windows: %d", all.Load(), done[0], again.Load())
+}
+
+// A window GitLab counts is read page by page at once: every page is
+// asked for once, and the run is exact even when the count is wrong. A
+// server that counts too few pages (rows arrived since page 1) is followed
+// past its count from the last page it counted; one that counts too many
+// answers the extra pages empty.
+func TestCountedWindowsAreReadPageByPage(t *testing.T) {
+	scale := smallScale()
+	scale.BigProjectEvents = 30_000
+	opts := gitlabfake.Options{Seed: 12, Scale: scale}
+	scope := func(d *gitlabfake.Data) wt.Scope { return wt.ScopeOf(d, nil, []string{"acme/platform/big"}, nil) }
+	for _, tc := range []struct {
+		name  string
+		count func(pages int) int // what the server says; the real count given
+	}{
+		{"true count", func(n int) int { return n }},
+		{"too few", func(n int) int { return max(2, n/3) }},
+		{"too many", func(n int) int { return n + 4 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, opts, bigPipeline)
+			var mu sync.Mutex
+			asked := map[string]int{} // window and page: times asked
+			fanned := 0               // pages past 1 of a window whose count was known
+			h.setHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				q := r.URL.Query()
+				if !strings.HasSuffix(r.URL.Path, "/events") || q.Get("before") == "" {
+					h.fake.ServeHTTP(w, r)
+					return
+				}
+				mu.Lock()
+				asked[q.Get("after")+" "+q.Get("before")+" "+q.Get("page")]++
+				if q.Get("page") != "1" {
+					fanned++
+				}
+				mu.Unlock()
+				h.fake.ServeHTTP(&recountingWriter{ResponseWriter: w, count: tc.count}, r)
+			}))
+			h.mustRun()
+			h.checkExact(scope(h.fake.Data()))
+			mu.Lock()
+			defer mu.Unlock()
+			if fanned < 100 {
+				t.Fatalf("%d pages past the first of counted windows: they were not read", fanned)
+			}
+			for k, n := range asked {
+				if n > 1 && !strings.HasSuffix(k, " 1") {
+					t.Errorf("%s asked %d times", k, n)
+				}
+			}
+		})
+	}
+}
+
+// recountingWriter rewrites an answer's X-Total-Pages (and drops X-Total)
+// with count.
+type recountingWriter struct {
+	http.ResponseWriter
+	count func(int) int
+	wrote bool
+}
+
+func (w *recountingWriter) WriteHeader(code int) {
+	w.wrote = true
+	h := w.Header()
+	if n, err := strconv.Atoi(h.Get("X-Total-Pages")); err == nil {
+		h.Set("X-Total-Pages", strconv.Itoa(w.count(n)))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recountingWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // A listing's parts cover it: the first starts where it does, each ends
