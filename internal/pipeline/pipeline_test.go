@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,5 +248,46 @@ func TestDeletedParentIsSkippedNotTakenForUnlicensed(t *testing.T) {
 	}
 	if marks := h.query("SELECT stream FROM _labtrail_availability WHERE NOT available"); len(marks) > 0 {
 		t.Errorf("a deleted issue marked streams unavailable: %v", marks)
+	}
+}
+
+// A pipeline's scopes are looked up at once, after the first lookup has
+// gone alone (a rejected token or a wrong URL ends the run after one
+// request): with every lookup answering in 100 ms, the three after the
+// first are in flight together, and the run is still exact.
+func TestScopesAreLookedUpAtOnceAfterTheFirst(t *testing.T) {
+	h := newHarness(t, gitlabfake.Options{Seed: 3, Scale: smallScale()}, acmePipeline)
+	lookup := regexp.MustCompile(`^/api/v4/(projects/[^/]+|groups/[^/]+|users|user)$`)
+	var mu sync.Mutex
+	var inFlight, most, seen int
+	var alone bool // the first lookup had the server to itself
+	h.setHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !lookup.MatchString(r.URL.EscapedPath()) {
+			h.fake.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		if seen++; seen == 1 {
+			alone = inFlight == 0
+		}
+		inFlight++
+		most = max(most, inFlight)
+		first := seen == 1
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		if first && inFlight > 0 {
+			alone = false
+		}
+		mu.Unlock()
+		h.fake.ServeHTTP(w, r)
+	}))
+	h.mustRun()
+	h.checkExact(acmeScope(h.fake.Data()))
+	mu.Lock()
+	defer mu.Unlock()
+	if seen < 4 || !alone || most < 3 {
+		t.Errorf("%d lookups, the first alone %v, at most %d at once; want 4 or more, the first alone, then 3 at once", seen, alone, most)
 	}
 }

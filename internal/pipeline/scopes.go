@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/labtrail/labtrail/extract"
 	"github.com/labtrail/labtrail/internal/config"
 	"github.com/labtrail/labtrail/schemas"
@@ -123,57 +125,118 @@ func (r *Runner) plan(ctx context.Context, pl config.Pipeline) ([]unit, error) {
 
 // resolve looks up every project, group (with its projects) and user pl
 // names.
+//
+// The lookups are independent chains of requests, so they are sent at once
+// (the client's pool bounds them) rather than one after another: a file
+// naming fifty projects would otherwise wait fifty round trips before its
+// first unit starts. They are applied in the file's order, so what is
+// planned never depends on which answered first. A fatal error (a rejected
+// token, a cancelled run) stops the other lookups.
 func (r *Runner) resolve(ctx context.Context, pl config.Pipeline) (*scopes, error) {
-	s := &scopes{seen: map[int64]bool{}, instance: pl.InstanceAuditEvents}
-	for _, ref := range pl.Projects {
-		p, err := r.Client.Project(ctx, ref.String())
-		if ok, err := r.resolved(ctx, pl, schemas.ScopeProject, ref.String(), err); !ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		s.addProject(p)
+	type lookup[T any] struct {
+		v      T
+		listed []extract.Project // a group's projects
+		err    error
 	}
-	for _, ref := range pl.Groups {
-		g, err := r.Client.Group(ctx, ref.String())
-		// A group's projects count only once the whole listing is read:
-		// a listing that fails part-way (a server that never ends it,
-		// say) fails the group without planning what it sent so far.
-		var listed []extract.Project
-		if err == nil {
-			err = r.Client.GroupProjects(ctx, g.ID, func(ps []extract.Project) error {
-				listed = append(listed, ps...)
-				return nil
-			})
-		}
-		if ok, err := r.resolved(ctx, pl, schemas.ScopeGroup, ref.String(), err); !ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		for _, p := range listed {
-			s.addProject(p)
-		}
-		s.groups = append(s.groups, g)
+	projects := make([]lookup[extract.Project], len(pl.Projects))
+	groups := make([]lookup[extract.Group], len(pl.Groups))
+	users := make([]lookup[extract.User], len(pl.Users))
+	var me lookup[extract.User]
+	var lookups []func(context.Context) error
+	for i, ref := range pl.Projects {
+		lookups = append(lookups, func(ctx context.Context) error {
+			l := &projects[i]
+			l.v, l.err = r.Client.Project(ctx, ref.String())
+			return l.err
+		})
 	}
-	for _, ref := range pl.Users {
-		u, err := r.Client.User(ctx, ref.String())
-		if ok, err := r.resolved(ctx, pl, schemas.ScopeUser, ref.String(), err); !ok {
-			if err != nil {
-				return nil, err
+	for i, ref := range pl.Groups {
+		lookups = append(lookups, func(ctx context.Context) error {
+			l := &groups[i]
+			if l.v, l.err = r.Client.Group(ctx, ref.String()); l.err == nil {
+				// A group's projects count only once the whole listing is
+				// read: a listing that fails part-way (a server that never
+				// ends it, say) fails the group without planning what it
+				// sent so far.
+				l.err = r.Client.GroupProjects(ctx, l.v.ID, func(ps []extract.Project) error {
+					l.listed = append(l.listed, ps...)
+					return nil
+				})
 			}
-			continue
-		}
-		s.users = append(s.users, u)
+			return l.err
+		})
+	}
+	for i, ref := range pl.Users {
+		lookups = append(lookups, func(ctx context.Context) error {
+			l := &users[i]
+			l.v, l.err = r.Client.User(ctx, ref.String())
+			return l.err
+		})
 	}
 	if pl.CurrentUser {
-		u, err := r.Client.CurrentUser(ctx)
-		if ok, err := r.resolved(ctx, pl, schemas.ScopeCurrentUser, "", err); !ok && err != nil {
+		lookups = append(lookups, func(ctx context.Context) error {
+			me.v, me.err = r.Client.CurrentUser(ctx)
+			return me.err
+		})
+	}
+	// The first lookup goes alone: what only a run's first answer can
+	// tell (a rejected token, a gitlab.url that redirects to a sign-in
+	// page) then ends the run after one request, not one per lookup.
+	if len(lookups) > 0 {
+		if err := lookups[0](ctx); err != nil && isFatal(ctx, err) {
+			return nil, err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.Concurrency)
+	for _, look := range lookups[min(1, len(lookups)):] {
+		g.Go(func() error {
+			if err := look(gctx); err != nil && isFatal(gctx, err) {
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	s := &scopes{seen: map[int64]bool{}, instance: pl.InstanceAuditEvents}
+	for i, ref := range pl.Projects {
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeProject, ref.String(), projects[i].err); !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		s.addProject(projects[i].v)
+	}
+	for i, ref := range pl.Groups {
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeGroup, ref.String(), groups[i].err); !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for _, p := range groups[i].listed {
+			s.addProject(p)
+		}
+		s.groups = append(s.groups, groups[i].v)
+	}
+	for i, ref := range pl.Users {
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeUser, ref.String(), users[i].err); !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		s.users = append(s.users, users[i].v)
+	}
+	if pl.CurrentUser {
+		if ok, err := r.resolved(ctx, pl, schemas.ScopeCurrentUser, "", me.err); !ok && err != nil {
 			return nil, err
 		} else if ok {
-			s.me = &u
+			s.me = &me.v
 		}
 	}
 	s.restrict(r.Shard)
