@@ -31,16 +31,17 @@ const uncountedParts = 8
 
 const day = 24 * time.Hour
 
-// eventsUnit reads one Events API source from its watermark on, in day
-// windows read in parallel when the listing is big.
+// eventsUnit reads one Events API source from its watermark on: a
+// listing GitLab counts page by page at once, a longer one in day windows
+// read in parallel (see eventsRun.read).
 //
 // Windows make crash recovery finer, not the watermark looser: a finished
 // window whose days are all in the past is recorded (load.Window) with the
 // first batch stored after it finished (which holds its last rows), so
 // that a run that stops half way re-reads only the windows it had not
 // finished, and those of its last batch; the watermark moves only when
-// every window is stored. The window that reaches today is never recorded: rows can still
-// arrive in it.
+// every window is stored. The window that reaches today is never
+// recorded: rows can still arrive in it.
 //
 // keep, when not nil, chooses the rows to store (see scopes.keepEvent);
 // the others still count as read, for windows and the watermark.
