@@ -35,7 +35,7 @@ type Runner struct {
 	Concurrency int
 	// BatchRows is how many rows a unit gathers before it stores them (the
 	// granularity of crash recovery); the run holds heldBatches times as
-	// many in memory at most, all units together.
+	// many in memory at most, all units together. 0: defaultBatchRows.
 	BatchRows int
 	// MaxParentRows bounds the resource events one parent may have in one
 	// family; a server that goes past it fails the scope. 0: 1,000,000,
@@ -177,7 +177,7 @@ func (r *Runner) run(ctx context.Context, cfg *config.Config) (Result, error) {
 	r.warned = map[string]bool{}
 	r.failed, r.ahead = nil, 0
 	if r.BatchRows <= 0 {
-		r.BatchRows = 5000
+		r.BatchRows = defaultBatchRows
 	}
 	r.budget = newRowBudget(heldBatches * r.BatchRows)
 	if r.MaxParentRows <= 0 {
@@ -254,6 +254,18 @@ func (r *Runner) warnOnce(pipeline, scope, stream, msg string, err error) {
 		r.Log.Warn(msg, "pipeline", pipeline, "scope", scope, "stream", stream, "err", err)
 	}
 }
+
+// defaultBatchRows is a batch's size when the Job sets none. A bigger
+// batch pays a store's fixed costs (a transaction, a cache trim, an id
+// lookup, a Parquet file per month: about 38 ms) for more rows, but DuckDB
+// and the Parquet encoder hold more at once. Measured on 2 December 2026
+// (BenchmarkPeakRSS, 10x first run): 5,000 rows peaked at 251 to 259 MiB
+// over seven runs once counted windows were read page by page (their
+// batches were no longer cut short every four windows of 8 pages), 3,500
+// rows at 249 to 250 over three; the 189,934-event project at concurrency
+// 32 went from 1.72 to 1.84 x the ideal, the other latency figures stayed
+// within the noise.
+const defaultBatchRows = 3500
 
 // unit is one independently restartable piece of work.
 type unit struct {
