@@ -118,31 +118,35 @@ func (u *eventsRun) read(ctx context.Context, t eventsTask) ([]eventsTask, error
 		return nil, u.readPage(ctx, t)
 	}
 	w := t.w
+	var sizing extract.Sizing
 	var parts []extract.DayWindow
 	var pages int64
 	var newest time.Time
 	stopped, err := u.r.Client.EventsWindow(ctx, u.src, w, func(ext extract.Extent, rows []extract.Event) extract.Sizing {
-		if ext.Known() && ext.TotalPages > 1 && ext.TotalPages <= fanOutPages {
-			pages = ext.TotalPages
-			return extract.ReadFirstOnly
+		switch {
+		case ext.Known() && ext.TotalPages > 1 && ext.TotalPages <= fanOutPages:
+			pages, sizing = ext.TotalPages, extract.ReadFirstOnly
+		default:
+			if parts = u.split(w, ext, rows); len(parts) > 1 {
+				sizing = extract.ReadInParts
+			}
 		}
-		if parts = u.split(w, ext, rows); len(parts) > 1 {
-			return extract.ReadInParts
-		}
-		return extract.ReadWhole
+		return sizing
 	}, u.add(ctx, &newest))
 	switch {
 	case err != nil:
 		return nil, err
-	case stopped && pages == 0:
+	case !stopped:
+		// Read whole, or a first page that named no next one: the
+		// listing ended there, whatever its count said.
+	case sizing == extract.ReadInParts:
 		tasks := make([]eventsTask, len(parts))
 		for i, p := range parts {
 			tasks[i] = eventsTask{w: p}
 		}
 		return tasks, nil
-	case stopped:
-		// The other pages the first one counted; none when it named no
-		// next page (the count is the server's, the end is too).
+	case sizing == extract.ReadFirstOnly:
+		// The other pages the first one counted, read at once.
 		f := &fanOut{left: pages - 1, newest: newest}
 		tasks := make([]eventsTask, 0, pages-1)
 		for k := int64(2); k <= pages; k++ {
