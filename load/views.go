@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/labtrail/labtrail/schemas"
@@ -148,17 +149,24 @@ type ViewOptions struct {
 	Stages []schemas.Stage
 }
 
-// CreateViews creates or replaces the history views. The tables they read
-// must exist.
+// CreateViews creates or replaces the history views, in one transaction
+// (one WAL fsync rather than one a view). The tables they read must exist.
 func CreateViews(ctx context.Context, db *sql.DB, opts ViewOptions) error {
 	all := append(views[:len(views):len(views)],
 		view{"assignment_intervals", assignmentIntervals},
 		view{"workflow_intervals", workflowIntervals(opts.WorkflowLabelPrefix)},
 		view{"stage_durations", stageDurations(opts.Stages)})
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("creating views: %w", err)
+	}
 	for _, v := range all {
-		if _, err := db.ExecContext(ctx, "CREATE OR REPLACE VIEW "+v.name+" AS "+v.sql); err != nil {
-			return fmt.Errorf("creating view %s: %w", v.name, err)
+		if _, err := tx.ExecContext(ctx, "CREATE OR REPLACE VIEW "+v.name+" AS "+v.sql); err != nil {
+			return errors.Join(fmt.Errorf("creating view %s: %w", v.name, err), tx.Rollback())
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("creating views: %w", err)
 	}
 	return nil
 }
