@@ -193,6 +193,13 @@ func (e encoder) encode(dst io.Writer, sc *arrow.Schema, fill fillFunc) error {
 	return fw.Close()
 }
 
+// fileBuffer is the write buffer of a Parquet file: the encoder writes a
+// page at a time, and 64 KiB already makes those a few writes a file. It
+// was 1 MiB, allocated for every file of every batch: 145 MB of the 1.6 GB
+// a 189,934-event backfill allocated (3 December 2026; no change in its
+// time or the run's peak was measurable either way).
+const fileBuffer = 64 << 10
+
 // writeFile creates name, lets fill write records of schema sc into it, and
 // fsyncs it. On error the file is removed.
 func (d *dirTree) writeFile(name string, sc *arrow.Schema, fill fillFunc) (err error) {
@@ -206,7 +213,7 @@ func (d *dirTree) writeFile(name string, sc *arrow.Schema, fill fillFunc) (err e
 			os.Remove(name)
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
+	bw := bufio.NewWriterSize(f, fileBuffer)
 	if err := d.enc.encode(bw, sc, fill); err != nil {
 		return err
 	}
