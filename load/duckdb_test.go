@@ -176,6 +176,31 @@ func TestSchemaEvolution(t *testing.T) {
 	e.close(w)
 }
 
+// TestOpenPreparesTablesAllOrNothing: Open prepares every table in one
+// transaction, so an Open refused for a retyped column leaves the file as
+// it found it: no table created, no column added.
+func TestOpenPreparesTablesAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	path := e.opts("").DuckDBPath
+	db := mustOpenDuckDB(t, path)
+	if _, err := db.Exec(`CREATE TABLE events (id BIGINT NOT NULL, project_id BIGINT, PRIMARY KEY (id));
+		CREATE TABLE users (id BIGINT PRIMARY KEY, username BIGINT)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(e.ctx, e.opts("run1")); err == nil || !strings.Contains(err.Error(), "username") {
+		t.Fatalf("Open with a retyped column: %v", err)
+	}
+	db = mustOpenDuckDB(t, path)
+	defer db.Close()
+	if got := query(t, db, "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"); !slices.Equal(got, []string{"events", "users"}) {
+		t.Errorf("tables after the refused Open: %q", got)
+	}
+	if got := query(t, db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'events'"); !slices.Equal(got, []string{"2"}) {
+		t.Errorf("events has %s columns after the refused Open, want 2", got)
+	}
+}
+
 func TestDimensions(t *testing.T) {
 	e := newEnv(t)
 	defer e.alloc.AssertSize(t, 0)
