@@ -47,7 +47,10 @@ func killBatch(t testing.TB) []row {
 func killChild(t *testing.T, e *env, point string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIcebergKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "LABTRAIL_ICE_KILL_AT="+point, "LABTRAIL_ICE_DIR="+e.dir)
+	// The child's own temporary directories go under one of the parent's:
+	// SIGKILL leaves it no chance to remove them, and the parent's cleanup
+	// does.
+	cmd.Env = append(os.Environ(), "LABTRAIL_ICE_KILL_AT="+point, "LABTRAIL_ICE_DIR="+e.dir, "TMPDIR="+t.TempDir())
 	if e.s3 != nil {
 		cmd.Env = append(cmd.Env, "LABTRAIL_ICE_S3="+e.s3.Endpoint)
 	}
