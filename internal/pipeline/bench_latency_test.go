@@ -97,6 +97,12 @@ func latencyRun(b *testing.B, scale gitlabfake.Scale, pipeline string, c int) (t
 	// server's benchLatency: what the loaded client machine adds to every
 	// request, which the concurrency / latency bound does not count.
 	b.ReportMetric(float64(client.Stats.RoundTrip.Load())/float64(client.Stats.Requests.Load())/1e6, "round-trip-ms")
+	// How full the pool was: the requests in flight, averaged over the
+	// run, over c. share-of-bound is about pool-busy x latency / round
+	// trip, so the two metrics tell a pool left idle (the run's serial
+	// parts, a writer that holds the fetchers back) from round trips the
+	// loaded machine made slower.
+	b.ReportMetric(float64(client.Stats.RoundTrip.Load())/1e9/elapsed.Seconds()/float64(c), "pool-busy")
 	return elapsed, client.Stats.Requests.Load(), res.Rows["events"]
 }
 
