@@ -348,7 +348,7 @@ func init() {
 func warehouse10M(b *testing.B) string {
 	b.Helper()
 	key := fnv.New64a()
-	fmt.Fprint(key, "v1 ", warehouseEvents, duckdbVersion(b))
+	fmt.Fprint(key, "v2 ", warehouseEvents, duckdbVersion(b)) // v2: 64 KiB DuckDB blocks
 	for _, t := range schemas.All() {
 		fmt.Fprint(key, t.Name, t.Schema)
 	}
