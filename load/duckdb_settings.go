@@ -31,7 +31,7 @@ const (
 	// after it ("failed to pin block of size 256.0 KiB (61.0 MiB/61.0 MiB
 	// used)"); 128 MB completes it, at a peak of 321 MiB for the process
 	// (README, "Speed and memory"). Correct runs come before the 256 MiB
-	// target, which stays open.
+	// target, which later changes met (duckBlockSize, trimCache).
 	duckMemoryLimit = "128MB"
 	// duckReadMemoryLimit is the memory limit of read-only opens (`sql`,
 	// `status`, `plan`). A reader commits nothing, so it never needs the
