@@ -339,3 +339,48 @@ func TestWriterCheckpointsTheWAL(t *testing.T) {
 		t.Errorf("after the writes: %d rows on %s threads, want %d on %d", n, threads, rounds*perRound, duckThreads)
 	}
 }
+
+// A warehouse labtrail creates has duckBlockSize blocks, and one created
+// before, with DuckDB's 256 KiB, keeps them: it opens, takes batches and
+// reopens as before (DuckDB reads the size from the file).
+func TestOpenBlockSize(t *testing.T) {
+	blockSize := func(t *testing.T, db *sql.DB) int64 {
+		t.Helper()
+		return queryInt(t, db, "SELECT block_size FROM pragma_database_size() WHERE database_name = current_database()")
+	}
+	want, err := strconv.ParseInt(duckBlockSize, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("new", func(t *testing.T) {
+		e := newEnv(t)
+		defer e.alloc.AssertSize(t, 0)
+		w := e.open("run1")
+		defer e.close(w)
+		if got := blockSize(t, w.DB()); got != want {
+			t.Errorf("a new warehouse has %d-byte blocks, want %d", got, want)
+		}
+	})
+	t.Run("older", func(t *testing.T) {
+		e := newEnv(t)
+		defer e.alloc.AssertSize(t, 0)
+		old := mustOpenDuckDB(t, e.opts("").DuckDBPath+"?default_block_size=262144")
+		if _, err := old.Exec("CHECKPOINT"); err != nil {
+			t.Fatal(err)
+		}
+		if err := old.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for i, run := range []string{"run1", "run2"} {
+			w := e.open(run)
+			if got := blockSize(t, w.DB()); got != 262144 {
+				t.Errorf("%s: the older warehouse has %d-byte blocks, want 262144", run, got)
+			}
+			e.mustAppend(w, schemas.Events, events(t, "2024-03-01T00:00:00Z", 10*i+1, 10*i+2))
+			if n := queryInt(t, w.DB(), "SELECT count(*) FROM events"); n != int64(2*(i+1)) {
+				t.Errorf("%s: %d events, want %d", run, n, 2*(i+1))
+			}
+			e.close(w)
+		}
+	})
+}
