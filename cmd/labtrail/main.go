@@ -119,7 +119,10 @@ func limitGoMemory() {
 // stays resident. Measured on 2 December 2026 (10x first run, concurrency
 // 8, binary read from disk, with Warehouse.checkpointIfDue): peak RSS 252 to
 // 260 MiB over four runs against 272 to 277 without it, in the same time
-// (82 to 87 s); 64 KiB and two malloc arenas did no better.
+// (82 to 87 s); 64 KiB and two malloc arenas did no better. A warehouse
+// created since 3 December 2026 has 64 KiB blocks (load's duckBlockSize),
+// below this threshold; a 64 KiB threshold changed nothing for it either
+// (10x peaks 215.6 and 213.9 MiB against 209.8 and 214.2).
 const cMmapThreshold = 128 << 10
 
 // limitCMemory sets cMmapThreshold, unless GLIBC_TUNABLES sets glibc's
