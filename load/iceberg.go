@@ -232,10 +232,20 @@ func openSQLCatalog(opts IcebergOptions, props iceberg.Properties) (catalog.Cata
 }
 
 // concurrentCreate reports whether err is PostgreSQL refusing a CREATE
-// because another session created the same object at the same moment.
+// because another session created the same object at the same moment: a
+// unique index of its own catalog (23505), the table (42P07), or the
+// table's row type (42710, 'type "iceberg_tables" already exists', seen
+// when two shards of TestAcceptanceShardsIntoS3AndIceberg started at once).
 func concurrentCreate(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "42P07")
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "23505", "42P07", "42710":
+		return true
+	}
+	return false
 }
 
 func openRESTCatalog(ctx context.Context, opts IcebergOptions, props iceberg.Properties) (catalog.Catalog, func() error, error) {

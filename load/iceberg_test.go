@@ -2,10 +2,12 @@ package load
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -760,6 +762,50 @@ func TestIcebergLostRace(t *testing.T) {
 	} {
 		if got := lostRace(c.err); got != c.lost {
 			t.Errorf("lostRace(%v) = %v, want %v", c.err, got, c.lost)
+		}
+	}
+}
+
+// Shards start at the same moment on a fresh PostgreSQL catalog: each
+// creates the catalog's tables if missing, and PostgreSQL refuses all but
+// one of the concurrent CREATEs (a duplicate table, row type or catalog
+// index entry). Every opener must still succeed, in every round.
+func TestIcebergPostgresCatalogOpensConcurrently(t *testing.T) {
+	uri := pgtest.Start(t)
+	admin, err := sql.Open("pgx", uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	const rounds, openers = 6, 8
+	for r := range rounds {
+		name := fmt.Sprintf("fresh%d", r)
+		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/" + name
+		opts := IcebergOptions{Catalog: "sql", URI: u.String(), Warehouse: filepath.Join(t.TempDir(), "tables"), Namespace: "labtrail"}
+		start := make(chan struct{})
+		errs := make(chan error, openers)
+		for range openers {
+			go func() {
+				<-start
+				_, closeCat, err := OpenIcebergCatalog(context.Background(), opts)
+				if err == nil {
+					err = closeCat()
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for range openers {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: %v", r, err)
+			}
 		}
 	}
 }
