@@ -46,7 +46,14 @@ func BenchmarkLatency(b *testing.B) {
 				EventsPerProject: 100, BigProjectEvents: 200_000}
 			for range b.N {
 				elapsed, requests, events := latencyRun(b, scale, bigPipeline+"    streams: [events]\n", c)
-				pages := (events + 99) / 100
+				// The project's listing has a page for every 100 of its
+				// events, hidden ones included: GitLab cuts a page before
+				// it drops the rows the token may not see (see
+				// ../shared/gitlab-api-notes.md). The fake hides 10,066 of
+				// the 200,000: 189,934 are stored, 2,000 pages are read.
+				// Until 3 December 2026 the ideal counted the stored rows'
+				// 1,900 pages, 5% short of the 2,000 named above.
+				pages := (int64(scale.BigProjectEvents) + 99) / 100
 				ideal := time.Duration(pages) * benchLatency / time.Duration(c)
 				b.ReportMetric(elapsed.Seconds()/ideal.Seconds(), "time/ideal")
 				b.ReportMetric(float64(requests), "requests")
