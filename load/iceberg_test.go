@@ -777,14 +777,14 @@ func TestIcebergPostgresCatalogOpensConcurrently(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const rounds, openers = 6, 8
 	for r := range rounds {
 		name := fmt.Sprintf("fresh%d", r)
 		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-			t.Fatal(err)
-		}
-		u, err := url.Parse(uri)
-		if err != nil {
 			t.Fatal(err)
 		}
 		u.Path = "/" + name
